@@ -1,0 +1,65 @@
+"""Detached named actor hosting the JobManager: one queue for the whole deployment, survives API restarts."""
+
+from __future__ import annotations
+
+import ray
+
+from actors.training_runner import RayLauncher
+from clara_ray.config import ClaraSettings, settings_from_dict
+from clara_ray.db.engine import Database
+from clara_ray.training.manager import JobManager
+from clara_ray.training.spec import TrainingJobRequest
+
+MANAGER_NAME = "clara-job-manager"
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class JobManagerActor:
+    def __init__(self, settings: dict):
+        self.settings = settings_from_dict(settings)
+        ns = self.settings.ray.namespace
+        self.manager = JobManager(self.settings, Database(self.settings.storage.database_url),
+                                  RayLauncher(settings, MANAGER_NAME, ns))
+        self._started = False
+
+    async def ready(self) -> bool:
+        if not self._started:
+            self._started = True
+            await self.manager.start()
+        return True
+
+    async def create(self, request: dict, created_by: str | None = None) -> dict:
+        return await self.manager.create(TrainingJobRequest.model_validate(request), created_by)
+
+    async def get(self, job_id: str) -> dict:
+        return self.manager.get(job_id)
+
+    async def list(self, **filters) -> dict:
+        return self.manager.list(**filters)
+
+    async def cancel(self, job_id: str) -> dict:
+        return await self.manager.cancel(job_id)
+
+    async def retry(self, job_id: str, created_by: str | None = None) -> dict:
+        return await self.manager.retry(job_id, created_by)
+
+    async def on_progress(self, job_id: str, events: list[dict]) -> None:
+        await self.manager.on_progress(job_id, events)
+
+    async def wait_events(self, after: int, timeout: float = 15.0) -> list[dict]:
+        return await self.manager.wait_events(after, timeout)
+
+    async def wait_finished(self, job_id: str, timeout: float) -> dict:
+        return await self.manager.wait_finished(job_id, timeout)
+
+    async def last_seq(self) -> int:
+        return self.manager.events.last_seq
+
+
+def get_or_create_job_manager(settings: ClaraSettings):
+    """The one manager of this deployment (created on first use), ready to take jobs."""
+    actor = JobManagerActor.options(
+        name=MANAGER_NAME, namespace=settings.ray.namespace, lifetime="detached", get_if_exists=True
+    ).remote(settings.model_dump(mode="json"))
+    ray.get(actor.ready.remote())
+    return actor

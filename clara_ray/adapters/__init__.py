@@ -1,0 +1,1 @@
+"""Adapters: the store holding their files and the registry of immutable versions and aliases."""

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): routes per capability, one permission dependency, error mapping. Hosted by Ray Serve."""

@@ -1,0 +1,94 @@
+"""Training routes: create/get/list/cancel/retry jobs and the live WebSocket of job and metrics events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+
+from clara_ray.api.auth import Principal, require
+from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest
+
+
+class JobsBackend(Protocol):
+    """What the routes need from the job manager (in-process in unit tests, a Ray actor in Serve)."""
+
+    async def create(self, request: dict, created_by: str | None = None) -> dict: ...
+    async def get(self, job_id: str) -> dict: ...
+    async def list(self, **filters) -> dict: ...
+    async def cancel(self, job_id: str) -> dict: ...
+    async def retry(self, job_id: str, created_by: str | None = None) -> dict: ...
+    async def wait_events(self, after: int, timeout: float = 15.0) -> list[dict]: ...
+    async def last_seq(self) -> int: ...
+
+
+router = APIRouter(prefix="/api/training", tags=["training"])
+
+
+def _jobs(request: Request) -> JobsBackend:
+    return request.app.state.jobs
+
+
+@router.post("/jobs", status_code=201)
+async def create_job(body: TrainingJobRequest, request: Request,
+                     who: Annotated[Principal, require("training:create")]) -> dict:
+    """Submit a training job; it is QUEUED and starts when a slot is free."""
+    return await _jobs(request).create(body.model_dump(mode="json"), who.subject)
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, request: Request, who: Annotated[Principal, require("training:read")]) -> dict:
+    return await _jobs(request).get(job_id)
+
+
+@router.get("/jobs")
+async def list_jobs(
+    request: Request,
+    who: Annotated[Principal, require("training:read")],
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+    trainer_type: TrainerType | None = None,
+    name: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict:
+    """Jobs newest first, filtered by status (repeatable), trainer type or adapter name; paginated."""
+    limit = min(limit, request.app.state.settings.api.max_page_size)
+    return await _jobs(request).list(status=[s.value for s in status] if status else None,
+                                     trainer_type=trainer_type.value if trainer_type else None,
+                                     name=name, offset=offset, limit=limit)
+
+
+@router.delete("/jobs/{job_id}")
+async def cancel_job(job_id: str, request: Request, who: Annotated[Principal, require("training:cancel")]) -> dict:
+    """Cancel a queued or running job (its Ray workers stop within seconds); 409 if already finished."""
+    return await _jobs(request).cancel(job_id)
+
+
+@router.post("/jobs/{job_id}/retry", status_code=201)
+async def retry_job(job_id: str, request: Request, who: Annotated[Principal, require("training:create")]) -> dict:
+    """A new attempt of a FAILED or CANCELLED job, with the same request; 409 otherwise."""
+    return await _jobs(request).retry(job_id, who.subject)
+
+
+@router.websocket("/ws")
+async def training_events(ws: WebSocket, after: int | None = None, job_id: str | None = None) -> None:
+    """Streams `job_update` and `metrics_update` events as they happen.
+
+    `after`: resume after this event sequence number (default: only new events). `job_id`: only that job.
+    """
+    jobs: JobsBackend = ws.app.state.jobs
+    await ws.accept()
+    seq = after if after is not None else await jobs.last_seq()
+    try:
+        while True:
+            events = await jobs.wait_events(seq, 15.0)
+            for e in events:
+                seq = e["seq"]
+                if job_id and e["data"].get("job_id") != job_id:
+                    continue
+                await ws.send_json(e)
+            if not events:
+                await ws.send_json({"type": "heartbeat", "seq": seq})
+    except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
+        return

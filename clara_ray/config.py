@@ -1,0 +1,223 @@
+"""Central configuration: one Pydantic settings tree from configs/clara.yaml, overridable by CLARA_* env vars.
+
+Precedence (highest first): explicit kwargs > environment (CLARA_SECTION__FIELD) > YAML file > defaults.
+The YAML file is `$CLARA_CONFIG` or `configs/clara.yaml` relative to the working directory.
+An invalid value fails at load with a message naming the field (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+DEFAULT_CONFIG_PATH = Path("configs/clara.yaml")
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, so typos in YAML are caught at start."""
+
+    model_config = {"extra": "forbid", "validate_assignment": True}
+
+
+class StorageSettings(Section):
+    data_dir: Path = Path(".clara")
+    """Local state folder (SQLite file, adapter store, checkpoints, model cache). Made absolute at load."""
+    database_url: str = ""
+    """SQLAlchemy URL. Empty = embedded SQLite at `<data_dir>/clara.db`; production: `postgresql+psycopg://user:pw@host/db`."""
+    adapter_store_uri: str = ""
+    """Where adapter versions are written: a local folder (default `<data_dir>/adapters`) or any fsspec/pyarrow URI (s3://, gs://)."""
+    checkpoint_uri: str = ""
+    """Ray Train storage path for checkpoints (default `<data_dir>/checkpoints`); must be shared storage on a multi-node cluster."""
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> "StorageSettings":
+        # Absolute paths: Ray workers run with a different working directory.
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'clara.db'}")
+        if not self.adapter_store_uri:
+            object.__setattr__(self, "adapter_store_uri", str(self.data_dir / "adapters"))
+        if not self.checkpoint_uri:
+            object.__setattr__(self, "checkpoint_uri", str(self.data_dir / "checkpoints"))
+        return self
+
+
+class ModelSettings(Section):
+    base_model: str = "tiny"
+    """Base model: "tiny" builds the bundled random-init Llama locally; else a local HF folder or a hub id."""
+    cache_dir: Path | None = None
+    """Where the tiny model is built (default `<data_dir>/models`)."""
+    tiny_hidden_size: int = Field(64, gt=0)
+    """Hidden size of the tiny model."""
+    tiny_num_layers: int = Field(2, gt=0)
+    """Decoder layers of the tiny model."""
+    tiny_num_heads: int = Field(4, gt=0)
+    """Attention heads of the tiny model."""
+    tiny_vocab_size: int = Field(2048, ge=300)
+    """BPE vocabulary size of the tiny model's tokenizer."""
+    seed: int = 0
+    """Seed for the tiny model's weights; same seed and corpus give the same model."""
+
+
+class LoraSettings(Section):
+    r: int = Field(16, gt=0, le=512)
+    """LoRA rank."""
+    alpha: int = Field(32, gt=0)
+    """LoRA alpha (scale = alpha / r)."""
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    """Dropout on the LoRA branch."""
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    """Module names LoRA wraps."""
+
+
+class QLoraSettings(Section):
+    bits: Literal[4, 8] = 4
+    """Quantisation bits of the frozen base model (bitsandbytes)."""
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    """4-bit data type."""
+    double_quant: bool = True
+    """Quantise the quantisation constants too (saves ~0.4 bit/param)."""
+
+
+class TrainingSettings(Section):
+    max_concurrent_jobs: int = Field(2, ge=1)
+    """Jobs running at once; the rest wait QUEUED in priority, then FIFO order."""
+    job_timeout_seconds: float = Field(7200, gt=0)
+    """A running job older than this is stopped and marked FAILED."""
+    checkpoint_every_steps: int = Field(500, ge=1)
+    """Save a Ray Train checkpoint every N optimizer steps (resumed from when a worker dies)."""
+    cleanup_after_days: int = Field(30, ge=1)
+    """Finished jobs older than this are deleted by the cleanup routine."""
+    num_workers: int = Field(1, ge=1)
+    """Ray Train workers (DDP ranks) per job."""
+    use_gpu: bool = False
+    """Train on GPUs (nccl) instead of CPUs (gloo)."""
+    cpus_per_worker: float = Field(0.5, gt=0)
+    """CPUs reserved per Train worker. Fractional on small machines: whole CPUs starve Ray Data (silent hang)."""
+    gpus_per_worker: float = Field(1.0, ge=0)
+    """GPUs per Train worker when use_gpu."""
+    max_failures: int = Field(2, ge=0)
+    """Worker failures tolerated per job; training resumes from the latest checkpoint."""
+    learning_rate: float = Field(2e-3, gt=0)
+    """Default learning rate for LORA/QLORA (tiny models want a high one; override per job)."""
+    epochs: int = Field(3, ge=1)
+    """Default epochs over the training blocks."""
+    batch_size: int = Field(8, ge=1)
+    """Blocks per worker per micro-batch."""
+    grad_accum_steps: int = Field(1, ge=1)
+    """Micro-batches per optimizer step."""
+    block_size: int = Field(128, ge=8)
+    """Tokens per packed training block."""
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    """Share of records held out for validation (deterministic by content hash)."""
+    eval_every_steps: int = Field(0, ge=0)
+    """Evaluate validation perplexity every N steps (0 = only at the end of each epoch)."""
+    data_cpus: float = Field(0.25, gt=0)
+    """CPUs per Ray Data task during preparation."""
+    seed: int = 0
+    """Seed for shuffling, LoRA init and dropout."""
+
+
+class ContinuousSettings(Section):
+    learning_rate: float = Field(5e-6, gt=0)
+    """Learning rate of CONTINUOUS jobs (incremental training from an adapter)."""
+    epochs: int = Field(1, ge=1)
+    """Epochs of CONTINUOUS jobs."""
+
+
+class DataQualitySettings(Section):
+    min_length: int = Field(50, ge=0)
+    """Records shorter than this many characters are rejected."""
+    max_length: int = Field(2048, gt=0)
+    """Records longer than this many characters are rejected."""
+    max_seq_length: int = Field(512, gt=0)
+    """Tokenisation limit per record."""
+
+    @model_validator(mode="after")
+    def _check_range(self) -> "DataQualitySettings":
+        if self.min_length >= self.max_length:
+            raise ValueError("min_length must be below max_length")
+        return self
+
+
+class RaySettings(Section):
+    address: str | None = None
+    """Ray cluster address; None starts or joins a local one ("auto" joins a running `ray start`)."""
+    namespace: str = "clara"
+    """Namespace of the named actors (job manager, learning buffer)."""
+    num_cpus: int | None = None
+    """CPUs of a local cluster started by the app (None = all)."""
+    auth_mode: Literal["disabled", "token"] = "disabled"
+    """Value for RAY_AUTH_MODE when the app starts a local cluster: disabled for laptops/tests, token in production."""
+
+
+class ApiSettings(Section):
+    host: str = "127.0.0.1"
+    """HTTP bind host of Serve's proxy."""
+    port: int = Field(8000, gt=0, lt=65536)
+    """HTTP port of Serve's proxy."""
+    max_page_size: int = Field(200, ge=1)
+    """Largest page a list route returns."""
+
+
+class SecuritySettings(Section):
+    mode: Literal["off", "dev", "production", "strict"] = "off"
+    """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS; strict: production + HTTPS + rate limits."""
+
+
+class ClaraSettings(BaseSettings):
+    """The whole configuration tree."""
+
+    model_config = SettingsConfigDict(env_prefix="CLARA_", env_nested_delimiter="__", extra="forbid")
+
+    storage: StorageSettings = StorageSettings()
+    model: ModelSettings = ModelSettings()
+    lora: LoraSettings = LoraSettings()
+    qlora: QLoraSettings = QLoraSettings()
+    training: TrainingSettings = TrainingSettings()
+    continuous: ContinuousSettings = ContinuousSettings()
+    data: DataQualitySettings = DataQualitySettings()
+    ray: RaySettings = RaySettings()
+    api: ApiSettings = ApiSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @field_validator("model")
+    @classmethod
+    def _heads_divide_hidden(cls, v: ModelSettings) -> ModelSettings:
+        if v.tiny_hidden_size % v.tiny_num_heads:
+            raise ValueError("tiny_hidden_size must be divisible by tiny_num_heads")
+        return v
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        path = Path(os.environ.get("CLARA_CONFIG", DEFAULT_CONFIG_PATH))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.is_file():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model.cache_dir or self.storage.data_dir / "models"
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; the message names every bad field."""
+
+
+def load_settings(**overrides) -> ClaraSettings:
+    """Load the settings tree, turning validation errors into one readable ConfigError."""
+    try:
+        return ClaraSettings(**overrides)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise ConfigError("invalid CLARA configuration:\n" + "\n".join(lines)) from None
+
+
+def settings_from_dict(data: dict) -> ClaraSettings:
+    """Rebuild settings shipped to a Ray actor (a plain dict survives pickling across versions)."""
+    return ClaraSettings.model_validate(data)

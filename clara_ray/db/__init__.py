@@ -1,0 +1,1 @@
+"""Relational storage: SQLAlchemy tables, engine/migrations, and the repositories over them."""

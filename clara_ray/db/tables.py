@@ -1,0 +1,151 @@
+"""SQLAlchemy 2 ORM tables shared by SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON, datetime: DateTime(timezone=True)}
+
+
+class Job(Base):
+    """A training job attempt. A retry is a new row pointing at the attempt it retries."""
+
+    __tablename__ = "training_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))  # adapter name the job trains
+    trainer_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 = highest
+    request: Mapped[dict] = mapped_column(JSON)  # the validated TrainingJobRequest
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    retry_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)  # latest step metrics + final eval
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    adapter_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # FIFO tie-break inside one priority: a monotonic sequence, not a timestamp (clock ties).
+    seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+
+
+class AdapterVersion(Base):
+    """An immutable trained adapter: `name@vN`. Weights live in the adapter store at `uri`."""
+
+    __tablename__ = "adapter_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_adapter_name_version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    uri: Mapped[str] = mapped_column(Text)
+    base_model: Mapped[str] = mapped_column(Text)
+    trainer_type: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate|active|rejected|archived
+    domain: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)  # lora config, hyperparameters
+    dataset: Mapped[dict] = mapped_column(JSON, default=dict)  # dataset id/version or paths + counts
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # CONTINUOUS: trained from
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdapterAlias(Base):
+    """Mutable pointer `name` -> the version that is served for it."""
+
+    __tablename__ = "adapter_aliases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("adapter_versions.id"))
+    previous_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every flip; replicas compare it
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DatasetRecord(Base):
+    """A registered, immutable dataset version (file in the store + stats)."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_dataset_name_version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    uri: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16), default="jsonl")
+    source: Mapped[dict] = mapped_column(JSON, default=dict)  # how it was made (search query, upload, filter)
+    stats: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """One accepted feedback sample; persisted before it is acknowledged."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_alias_cycle", "alias", "cycle_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    alias: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rating: Mapped[float] = mapped_column(Float)
+    importance: Mapped[float] = mapped_column(Float, default=1.0)
+    quality: Mapped[float] = mapped_column(Float, default=0.0)
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    cycle_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # set once trained on
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LearningCycle(Base):
+    """One feedback -> retrain -> evaluate -> gate cycle and its decision."""
+
+    __tablename__ = "learning_cycles"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    alias: Mapped[str] = mapped_column(String(64), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # size|time|manual
+    status: Mapped[str] = mapped_column(String(16))  # running|promoted|rejected|failed
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    candidate_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    active_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    metrics_before: Mapped[dict] = mapped_column(JSON, default=dict)
+    metrics_after: Mapped[dict] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    durations: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which resource, with which result."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)

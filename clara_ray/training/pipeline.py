@@ -1,0 +1,135 @@
+"""One training job end to end on the driver: resolve -> prepare data (Ray Data) -> fit (Ray Train) -> store -> register."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from clara_ray.adapters.registry import AdapterRegistry
+from clara_ray.adapters.store import AdapterStore
+from clara_ray.config import ClaraSettings
+from clara_ray.data.prepare import DataError, PreparedData, prepare
+from clara_ray.data.records import QualityLimits
+from clara_ray.db.engine import Database
+from clara_ray.db.tables import DatasetRecord, new_id
+from clara_ray.training.spec import TrainerType, TrainingJobRequest, resolve_plan
+
+log = logging.getLogger("clara.pipeline")
+
+
+@dataclass
+class JobResult:
+    version_id: str
+    ref: str  # name@vN
+    uri: str
+    activated: bool
+    metrics: dict
+    data_stats: dict
+
+
+def base_model_path(settings: ClaraSettings, name: str | None = None) -> str:
+    """Local folder (or hub id) of the base model; builds the bundled tiny model on first use."""
+    from clara_ray.model.base_model import TinyModelSpec, ensure_base_model
+
+    m = settings.model
+    spec = TinyModelSpec(vocab_size=m.tiny_vocab_size, hidden_size=m.tiny_hidden_size,
+                         num_layers=m.tiny_num_layers, num_heads=m.tiny_num_heads,
+                         num_kv_heads=m.tiny_num_heads, seed=m.seed)
+    return str(ensure_base_model(name or m.base_model, settings.model_cache_dir, spec))
+
+
+def base_model_id(path_or_id: str) -> str:
+    """Stable identity of a base model, compared when an adapter is loaded onto a replica."""
+    p = Path(path_or_id)
+    return p.name if p.is_dir() else path_or_id
+
+
+def dataset_paths(db: Database, req: TrainingJobRequest) -> list[str]:
+    if req.data_paths:
+        return [str(Path(p).resolve()) if "://" not in p else p for p in req.data_paths]
+    with db.session() as s:
+        ds = s.get(DatasetRecord, req.dataset_id)
+    if ds is None:
+        raise DataError(f"dataset {req.dataset_id} not found")
+    return [ds.uri]
+
+
+class TrainingPipeline:
+    """Runs jobs against one settings tree; shared by the runner actor and `python -m jobs.train`."""
+
+    def __init__(self, settings: ClaraSettings, db: Database | None = None):
+        self.settings = settings
+        self.db = db or Database(settings.storage.database_url)
+        self.registry = AdapterRegistry(self.db)
+        self.store = AdapterStore(settings.storage.adapter_store_uri)
+
+    def prepare_data(self, req: TrainingJobRequest, tokenizer_path: str) -> PreparedData:
+        t, q = self.settings.training, self.settings.data
+        return prepare(
+            dataset_paths(self.db, req),
+            tokenizer_path=tokenizer_path,
+            block_size=req.block_size or t.block_size,
+            val_fraction=t.val_fraction,
+            limits=QualityLimits(q.min_length, q.max_length),
+            max_tokens=q.max_seq_length,
+            record_filter=req.record_filter,
+            cpus=t.data_cpus,
+        )
+
+    def run(self, job_id: str, req: TrainingJobRequest, *, progress_actor: str | None = None,
+            namespace: str | None = None, on_event=None) -> JobResult:
+        from clara_ray.training.ray_loop import fit
+
+        emit = on_event or (lambda e: None)
+        t0 = time.time()
+        base = base_model_path(self.settings, req.base_model)
+        parent = None
+        if req.trainer_type == TrainerType.CONTINUOUS:
+            parent = self.registry.resolve(req.parent or req.name)
+            if parent.base_model != base_model_id(base):
+                raise DataError(f"parent {parent.name}@v{parent.version} was trained on {parent.base_model}, "
+                                f"not {base_model_id(base)}")
+        parent_path = str(self.store.local_path(parent.uri, self.settings.storage.data_dir / "adapter-cache")) \
+            if parent else None
+        data = self.prepare_data(req, base)
+        emit({"kind": "data", **{k: v for k, v in data.stats.items() if k != "rejected_examples"}})
+        t_data = time.time()
+        plan = resolve_plan(job_id, req, self.settings, base_model_path=base, parent_adapter_path=parent_path)
+        from clara_ray.model.base_model import load_tokenizer
+
+        pad_id = load_tokenizer(base).pad_token_id
+        metrics, adapter_dir = fit(plan, data.train_blocks, data.val_blocks, pad_id,
+                                   progress_actor=progress_actor, namespace=namespace)
+        t_fit = time.time()
+        try:
+            result = self._register(job_id, req, plan, base, parent, adapter_dir, metrics, data.stats)
+        finally:
+            shutil.rmtree(adapter_dir.parent, ignore_errors=True)
+        result.metrics.update(prepare_seconds=t_data - t0, fit_seconds=t_fit - t_data,
+                              register_seconds=time.time() - t_fit, t_registered=time.time(), t_submitted=t0)
+        return result
+
+    def _register(self, job_id, req, plan, base, parent, adapter_dir: Path, metrics: dict, stats: dict) -> JobResult:
+        vid = new_id()
+        uri = self.store.put(adapter_dir, req.name, vid)
+        keep = ("ppl_before", "ppl_after", "loss", "step", "train_tokens", "tokens_per_s", "train_seconds")
+        version_metrics = {k: metrics[k] for k in keep if k in metrics}
+        version_metrics.update(ppl_dev=metrics.get("ppl_after"), training_samples=stats.get("train_records"))
+        row = self.registry.register(
+            name=req.name, uri=uri, version_id=vid, base_model=base_model_id(base),
+            trainer_type=req.trainer_type.value, rank=plan.r, status="candidate",
+            domain=req.domain or (parent.domain if parent else None),
+            description=req.description, metrics=version_metrics,
+            config={k: getattr(plan, k) for k in ("r", "alpha", "dropout", "target_modules", "qlora_bits",
+                                                  "learning_rate", "epochs", "batch_size", "block_size")},
+            dataset={"dataset_id": req.dataset_id, "paths": req.data_paths, "filter": req.record_filter,
+                     **{k: stats.get(k) for k in ("records_accepted", "train_records", "val_records")}},
+            job_id=job_id, parent_id=parent.id if parent else None,
+        )
+        activate = req.activate == "always" or (req.activate == "if_none" and self.registry.alias(req.name) is None)
+        if activate:
+            self.registry.activate(row.id, reason=f"trained by job {job_id}")
+        return JobResult(row.id, f"{row.name}@v{row.version}", uri, activate, dict(metrics), stats)

@@ -1,0 +1,190 @@
+"""Training job request (what users submit) and the fully-resolved plan the train loop runs."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from clara_ray.config import ClaraSettings
+
+ADAPTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,47}$")
+
+
+class TrainerType(str, enum.Enum):
+    LORA = "LORA"
+    QLORA = "QLORA"
+    CONTINUOUS = "CONTINUOUS"
+
+
+class JobStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def check_adapter_name(name: str) -> str:
+    """Adapter names go into paths and peft module names: a strict slug, and never a substring of 'lora_'."""
+    if not ADAPTER_NAME_RE.match(name):
+        raise ValueError("must be 2-48 chars of a-z, 0-9, '_' or '-', starting with a letter")
+    if name in "lora_":
+        raise ValueError("must not be a substring of 'lora_' (peft reserves it)")
+    return name
+
+
+class LoraOverrides(BaseModel):
+    model_config = {"extra": "forbid"}
+    r: int | None = Field(None, gt=0, le=512)
+    """LoRA rank (default from config `lora.r`)."""
+    alpha: int | None = Field(None, gt=0)
+    """LoRA alpha (default `lora.alpha`)."""
+    dropout: float | None = Field(None, ge=0, lt=1)
+    """LoRA dropout (default `lora.dropout`)."""
+    target_modules: list[str] | None = Field(None, min_length=1)
+    """Modules to adapt (default `lora.target_modules`)."""
+
+
+class TrainingJobRequest(BaseModel):
+    """A training job as submitted through the API, `jobs.train` or the learning loop."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str
+    """Adapter name (the alias the new version is registered under)."""
+    trainer_type: TrainerType = TrainerType.LORA
+    """LORA, QLORA (4/8-bit base) or CONTINUOUS (from an existing version, low LR, one epoch)."""
+    dataset_id: str | None = None
+    """A registered dataset version to train on."""
+    data_paths: list[str] | None = None
+    """Or: files/URIs (JSONL, Parquet, CSV) with `text`, `prompt`/`response` or `messages` records."""
+    record_filter: dict[str, str] | None = None
+    """Keep only records whose fields equal these values (e.g. {"domain": "baurecht"})."""
+    base_model: str | None = None
+    """Base model; default `model.base_model`. Must match the parent's base for CONTINUOUS."""
+    parent: str | None = None
+    """CONTINUOUS: version to start from (`name@v3`); default the active version of `name`."""
+    lora: LoraOverrides = LoraOverrides()
+    """LoRA hyperparameters; unset fields come from config."""
+    qlora_bits: Literal[4, 8] | None = None
+    """QLORA: 4 (nf4) or 8 bits; default `qlora.bits`."""
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    """Peak learning rate; default `training.learning_rate` (CONTINUOUS: `continuous.learning_rate`)."""
+    epochs: int | None = Field(None, ge=1, le=1000)
+    """Passes over the training blocks."""
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps (overrides epochs when reached first)."""
+    batch_size: int | None = Field(None, ge=1, le=1024)
+    """Blocks per worker per micro-batch."""
+    grad_accum_steps: int | None = Field(None, ge=1, le=1024)
+    """Micro-batches per optimizer step."""
+    block_size: int | None = Field(None, ge=8, le=8192)
+    """Tokens per packed block."""
+    num_workers: int | None = Field(None, ge=1, le=256)
+    """Ray Train workers (DDP ranks)."""
+    use_gpu: bool | None = None
+    """Train on GPUs."""
+    checkpoint_every_steps: int | None = Field(None, ge=1)
+    """Checkpoint interval in optimizer steps."""
+    timeout_seconds: float | None = Field(None, gt=0)
+    """Per-job timeout; default `training.job_timeout_seconds`."""
+    priority: int = Field(3, ge=1, le=5)
+    """Queue priority: 1 runs first, 5 last; FIFO within a priority."""
+    activate: Literal["if_none", "always", "never"] = "if_none"
+    """Point the alias at the new version: only when it has none yet (default), always, or never (gate decides)."""
+    domain: str | None = Field(None, max_length=64)
+    """Domain label stored with the version (used by the router)."""
+    description: str | None = Field(None, max_length=2000)
+    """Free text stored with the version."""
+
+    _check_name = field_validator("name")(lambda cls, v: check_adapter_name(v))
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> "TrainingJobRequest":
+        if bool(self.dataset_id) == bool(self.data_paths):
+            raise ValueError("give exactly one of dataset_id or data_paths")
+        if self.parent and self.trainer_type != TrainerType.CONTINUOUS:
+            raise ValueError("parent is only valid for CONTINUOUS jobs")
+        return self
+
+
+class TrainPlan(BaseModel):
+    """Every value the train loop needs, resolved from request + config. Shipped to Ray Train workers."""
+
+    job_id: str
+    name: str
+    trainer_type: TrainerType
+    base_model_path: str
+    parent_adapter_path: str | None = None
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
+    qlora_bits: int | None = None
+    qlora_quant_type: str = "nf4"
+    qlora_double_quant: bool = True
+    learning_rate: float
+    epochs: int
+    max_steps: int | None = None
+    batch_size: int
+    grad_accum_steps: int
+    block_size: int
+    num_workers: int
+    use_gpu: bool
+    cpus_per_worker: float
+    gpus_per_worker: float
+    max_failures: int
+    checkpoint_every_steps: int
+    eval_every_steps: int
+    seed: int
+    checkpoint_uri: str
+
+
+def resolve_plan(
+    job_id: str,
+    req: TrainingJobRequest,
+    settings: ClaraSettings,
+    *,
+    base_model_path: str,
+    parent_adapter_path: str | None = None,
+) -> TrainPlan:
+    """Fill every unset request field from config."""
+    t, lo = settings.training, settings.lora
+    continuous = req.trainer_type == TrainerType.CONTINUOUS
+    return TrainPlan(
+        job_id=job_id,
+        name=req.name,
+        trainer_type=req.trainer_type,
+        base_model_path=base_model_path,
+        parent_adapter_path=parent_adapter_path,
+        r=req.lora.r or lo.r,
+        alpha=req.lora.alpha or lo.alpha,
+        dropout=lo.dropout if req.lora.dropout is None else req.lora.dropout,
+        target_modules=req.lora.target_modules or lo.target_modules,
+        qlora_bits=(req.qlora_bits or settings.qlora.bits) if req.trainer_type == TrainerType.QLORA else None,
+        qlora_quant_type=settings.qlora.quant_type,
+        qlora_double_quant=settings.qlora.double_quant,
+        learning_rate=req.learning_rate or (settings.continuous.learning_rate if continuous else t.learning_rate),
+        epochs=req.epochs or (settings.continuous.epochs if continuous else t.epochs),
+        max_steps=req.max_steps,
+        batch_size=req.batch_size or t.batch_size,
+        grad_accum_steps=req.grad_accum_steps or t.grad_accum_steps,
+        block_size=req.block_size or t.block_size,
+        num_workers=req.num_workers or t.num_workers,
+        use_gpu=t.use_gpu if req.use_gpu is None else req.use_gpu,
+        cpus_per_worker=t.cpus_per_worker,
+        gpus_per_worker=t.gpus_per_worker,
+        max_failures=t.max_failures,
+        checkpoint_every_steps=req.checkpoint_every_steps or t.checkpoint_every_steps,
+        eval_every_steps=t.eval_every_steps,
+        seed=t.seed,
+        checkpoint_uri=settings.storage.checkpoint_uri,
+    )

@@ -1,0 +1,14 @@
+"""Serve application builder named by serve_config.yaml (`import_path: deployments.app:build`)."""
+
+from __future__ import annotations
+
+from ray.serve import Application
+
+from clara_ray.config import load_settings
+from deployments.api import ClaraApi
+
+
+def build(args: dict | None = None) -> Application:
+    """`args` are config overrides, e.g. {"storage": {"data_dir": "/data"}}; the rest comes from configs/clara.yaml + env."""
+    settings = load_settings(**(args or {}))
+    return ClaraApi.bind(settings.model_dump(mode="json"))

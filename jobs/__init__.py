@@ -1,0 +1,1 @@
+"""`ray job submit` entrypoints (python -m jobs.<name>)."""
