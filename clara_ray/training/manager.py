@@ -84,6 +84,13 @@ class JobManager:
                 self.store.transition(job.id, JobStatus.QUEUED, error="re-queued: its runner was lost in a restart")
         await self._schedule()
 
+    async def close(self) -> None:
+        """Stop supervising (the runs themselves are not touched; a new manager re-attaches to them)."""
+        tasks = list(self._running.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def create(self, req: TrainingJobRequest, created_by: str | None = None,
                      retry_of: Job | None = None) -> dict:
         self._check_references(req)
