@@ -36,7 +36,6 @@ def init_ray(settings: ClaraSettings, **kwargs):
     args = dict(namespace=settings.ray.namespace, runtime_env=runtime_env(), log_to_driver=True)
     if address is None:
         args["num_cpus"] = settings.ray.num_cpus
-        args["include_dashboard"] = kwargs.pop("include_dashboard", False)
     else:
         args["address"] = address
     args.update(kwargs)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from ray import serve
 
 from actors.job_manager import get_or_create_job_manager
-from clara_ray.api.app import attach, build_app
+from clara_ray.api.app import build_app
 from clara_ray.config import settings_from_dict
-
-app = build_app()
 
 
 class ActorBackend:
@@ -27,8 +25,12 @@ class ActorBackend:
 
 
 @serve.deployment(name="ClaraApi", ray_actor_options={"num_cpus": 0.1})
-@serve.ingress(app)
+@serve.ingress()
 class ClaraApi:
     def __init__(self, settings: dict):
-        s = settings_from_dict(settings)
-        attach(app, s, jobs=ActorBackend(get_or_create_job_manager(s)))
+        self.settings = settings_from_dict(settings)
+        self.jobs = ActorBackend(get_or_create_job_manager(self.settings))
+
+    def __serve_build_asgi_app__(self):
+        # Built per replica after __init__, so routes see this replica's backends (Serve freezes a module-level app).
+        return build_app(self.settings, jobs=self.jobs)

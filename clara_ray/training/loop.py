@@ -110,7 +110,7 @@ def train_epoch(
         state.step += 1
         if on_step:
             dt = time.perf_counter() - t0
-            on_step({"step": state.step, "epoch": state.epoch, "loss": float(loss), "learning_rate": lr,
+            on_step({"step": state.step, "epoch": state.epoch, "loss": loss.detach().item(), "learning_rate": lr,
                      "tokens_per_s": (state.tokens - tok0) / dt if dt > 0 else 0.0})
         if state.step >= total_steps or should_stop():
             return

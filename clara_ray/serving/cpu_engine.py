@@ -1,0 +1,463 @@
+"""CPU multi-LoRA engine: one HF causal LM, many LoRA adapters, continuous batching on an asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+
+from .adapters import read_lora_adapter
+from .batcher import DecodeBatch, prefill_inputs
+from .detok import IncrementalDetokenizer, StopChecker, make_decode
+from .engine import (
+    Engine,
+    EngineError,
+    EngineOverloaded,
+    GenerationRequest,
+    GenerationResult,
+    PromptTooLong,
+)
+from .lru import AdapterEntry, AdapterRegistry
+from .multi_lora import LoraBank
+
+BASE_KEY = "__base__"  # stats key for requests without adapter
+_DONE = object()
+
+
+@dataclass(eq=False)
+class _Row:
+    req: GenerationRequest
+    prompt_ids: list[int]
+    max_tokens: int
+    entry: AdapterEntry | None
+    streaming: bool
+    queue: asyncio.Queue
+    detok: IncrementalDetokenizer
+    stopper: StopChecker
+    gen: torch.Generator | None
+    slot: int = 0  # LoRA slot, fixed at admission (0 = base model)
+    state: str = "waiting"  # waiting -> running -> done
+    token_ids: list[int] = field(default_factory=list)
+    text: str = ""
+    sent: int = 0  # chars of `text` already streamed
+    finish_reason: str | None = None
+    cancelled: bool = False
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
+    probs = torch.softmax(logits / temperature, dim=-1)  # logits: [V] float32
+    if top_p < 1.0:
+        p_sorted, order = probs.sort(descending=True)
+        # keep the smallest prefix whose mass reaches top_p (always at least the top token)
+        p_sorted = p_sorted * ((p_sorted.cumsum(0) - p_sorted) < top_p)
+        return int(order[torch.multinomial(p_sorted, 1, generator=gen)])
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+class CpuEngine(Engine):
+    """Serves one base model plus up to `max_adapters` LoRA adapters with batched multi-LoRA forwards.
+
+    Scheduling: an asyncio task owns the running batch. When idle it waits up to `batch_wait_ms` (or until
+    `max_batch_size` requests are ready), prefills them in one left-padded forward, then runs one forward per
+    decode step for all rows. New requests join between steps (one prefill forward, then merged into the
+    batch's KV cache); finished rows leave. Forwards run in a worker thread under the engine lock, which also
+    serialises adapter loads/unloads with decoding. Adapters used by queued or running requests are pinned:
+    unloading/evicting one retires it at once (no new requests) but frees its slot only when they finish.
+    """
+
+    def __init__(
+        self,
+        base_model_path: str | Path,
+        *,
+        max_adapters: int = 8,
+        max_lora_rank: int = 64,
+        max_batch_size: int = 16,
+        batch_wait_ms: float = 5,
+        max_prompt_tokens: int | None = None,
+        max_new_tokens: int = 512,
+        max_queue: int = 1024,
+        expected_base: str | None = None,
+        dtype: str | torch.dtype = torch.float32,
+        num_threads: int | None = None,
+    ):
+        if max_batch_size < 1 or max_lora_rank < 1 or max_new_tokens < 1:
+            raise ValueError("max_batch_size, max_lora_rank and max_new_tokens must be >= 1")
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        self.base_model_path = str(base_model_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base_model_path)
+        self.model = AutoModelForCausalLM.from_pretrained(self.base_model_path, dtype=self.dtype).eval()
+        self.model.requires_grad_(False)
+        cfg = self.model.config
+        self.context_len = int(getattr(cfg, "max_position_embeddings", 0) or 4096)
+        self.max_prompt_tokens = min(max_prompt_tokens or self.context_len - 1, self.context_len - 1)
+        self.max_new_tokens = max_new_tokens
+        self.max_batch_size = max_batch_size
+        self.batch_wait_s = batch_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.max_lora_rank = max_lora_rank
+        self.expected_base = expected_base
+        eos = self.model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        if self.tokenizer.eos_token_id is not None:
+            eos.append(self.tokenizer.eos_token_id)
+        self.eos_ids = frozenset(eos)
+        self.pad_id = next(
+            i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None
+        )
+        self._decode_ids = make_decode(self.tokenizer)
+
+        self.bank = LoraBank(self.model, num_slots=max_adapters + 1, max_rank=max_lora_rank)
+        self._shapes = self.bank.shapes()
+        self._registry = AdapterRegistry(max_adapters, self.bank.write, self.bank.clear)
+        self._lock = threading.RLock()  # model, bank, registry, batch and counters
+        self._batch = DecodeBatch(cfg.num_hidden_layers)
+        self._waiting: deque[_Row] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._closed = False
+        # counters
+        self._requests: dict[str, int] = {}
+        self._tokens: dict[str, int] = {}
+        self._prefills = self._decodes = self._prefill_rows = self._decode_rows = 0
+
+    # ------------------------------------------------------------------ adapters
+
+    def load_adapter(self, adapter_id: str, path: str, *, expected_base: str | None = None) -> None:
+        """Validate then load `path`; replaces an adapter of the same id (its running requests finish on the
+        old weights). May evict the least recently used adapter. Raises AdapterNotFound / AdapterIncompatible."""
+        if not adapter_id:
+            raise ValueError("adapter_id must be non-empty")
+        weights = read_lora_adapter(  # file IO and checks happen before touching the model
+            path,
+            candidates=self._shapes,
+            max_rank=self.max_lora_rank,
+            expected_base=expected_base or self.expected_base,
+            dtype=self.dtype,
+        )
+        with self._lock:
+            self._registry.add(adapter_id, str(path), weights)
+        self._notify()
+
+    def unload_adapter(self, adapter_id: str) -> None:
+        with self._lock:
+            self._registry.remove(adapter_id)
+        self._notify()
+
+    def loaded_adapters(self) -> list[str]:
+        with self._lock:
+            return self._registry.ids()
+
+    # ------------------------------------------------------------------ requests
+
+    async def generate(self, req: GenerationRequest) -> GenerationResult:
+        row = self._submit(req, streaming=False)
+        try:
+            item = await row.queue.get()
+        finally:
+            if row.state != "done":
+                self._cancel(row)
+        if isinstance(item, BaseException):
+            raise item
+        return self._result(row)
+
+    async def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
+        row = self._submit(req, streaming=True)
+        try:
+            while True:
+                item = await row.queue.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if row.state != "done":
+                self._cancel(row)
+
+    def _result(self, row: _Row) -> GenerationResult:
+        return GenerationResult(
+            text=row.text,
+            token_ids=row.token_ids,
+            completion_tokens=len(row.token_ids),
+            prompt_tokens=len(row.prompt_ids),
+            finish_reason=row.finish_reason,
+            adapter=row.req.adapter,
+        )
+
+    def _submit(self, req: GenerationRequest, streaming: bool) -> _Row:
+        if self._closed:
+            raise EngineError("engine is closed")
+        self._ensure_running()
+        ids = list(self.tokenizer(req.prompt, add_special_tokens=True)["input_ids"])
+        if not ids:
+            raise ValueError("prompt is empty")
+        if len(ids) > self.max_prompt_tokens:
+            raise PromptTooLong(f"prompt has {len(ids)} tokens, limit is {self.max_prompt_tokens}")
+        max_tokens = min(req.max_tokens, self.max_new_tokens, self.context_len - len(ids))
+        gen = None
+        if req.temperature > 0:
+            gen = torch.Generator()
+            gen.manual_seed(req.seed) if req.seed is not None else gen.seed()
+        with self._lock:
+            if len(self._waiting) >= self.max_queue:
+                raise EngineOverloaded(f"{len(self._waiting)} requests queued (max_queue={self.max_queue})")
+            entry = self._registry.acquire(req.adapter) if req.adapter is not None else None
+            row = _Row(
+                req=req,
+                prompt_ids=ids,
+                max_tokens=max_tokens,
+                entry=entry,
+                streaming=streaming,
+                queue=asyncio.Queue(),
+                detok=IncrementalDetokenizer(self._decode_ids, ids),
+                stopper=StopChecker(req.stop),
+                gen=gen,
+            )
+            self._waiting.append(row)
+        self._wake.set()
+        return row
+
+    def _cancel(self, row: _Row) -> None:
+        """Client went away: drop a queued row now, a running one at the next step."""
+        with self._lock:
+            if row.state == "waiting":
+                self._waiting.remove(row)
+                self._finish(row)
+            elif row.state == "running":
+                row.cancelled = True
+
+    def _finish(self, row: _Row, error: BaseException | None = None) -> None:
+        """Loop thread, under the lock: unpin the adapter, count, wake the waiter."""
+        if row.state == "done":
+            return
+        row.state = "done"
+        if row.entry is not None:
+            self._registry.release(row.entry)
+        key = row.req.adapter or BASE_KEY
+        self._tokens[key] = self._tokens.get(key, 0) + len(row.token_ids)
+        if error is None and row.finish_reason is not None:
+            self._requests[key] = self._requests.get(key, 0) + 1
+        row.queue.put_nowait(error if error is not None else _DONE)
+
+    # ------------------------------------------------------------------ scheduling loop
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and self._task is not None and not self._task.done():
+            return
+        if self._loop is not loop:
+            self._abandon()  # requests of a previous (finished) event loop can never be delivered
+        self._loop, self._wake = loop, asyncio.Event()
+        self._task = loop.create_task(self._run(), name="clara-cpu-engine")
+
+    def _abandon(self) -> None:
+        with self._lock:
+            for row in [*self._waiting, *self._batch.rows]:
+                row.state = "done"
+                if row.entry is not None:
+                    self._registry.release(row.entry)
+            self._waiting.clear()
+            self._batch = DecodeBatch(self._batch.num_layers)
+
+    def _notify(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    def _ready(self) -> int:
+        return sum(1 for r in self._waiting if r.entry is None or r.entry.slot is not None)
+
+    def _admit(self) -> list[_Row]:
+        with self._lock:
+            room = self.max_batch_size - len(self._batch)
+            take, keep = [], deque()
+            for row in self._waiting:
+                if len(take) < room and (row.entry is None or row.entry.slot is not None):
+                    row.slot = row.entry.slot if row.entry is not None else 0
+                    row.state = "running"
+                    take.append(row)
+                else:
+                    keep.append(row)
+            self._waiting = keep
+            return take
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        just_prefilled = False
+        while True:
+            if not self._batch.rows and not self._ready():
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if not self._batch.rows:  # dynamic batching window
+                deadline = loop.time() + self.batch_wait_s
+                while self._ready() < self.max_batch_size and (left := deadline - loop.time()) > 0:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), left)
+                    except asyncio.TimeoutError:
+                        break
+            # Alternate: after a prefill, run at least one decode step so joiners cannot starve running rows.
+            joiners = [] if (just_prefilled and self._batch.rows) else self._admit()
+            just_prefilled = bool(joiners)
+            try:
+                events = await asyncio.to_thread(self._step, joiners)
+            except Exception as e:  # a failed forward fails its rows, not the engine
+                with self._lock:
+                    for row in [*joiners, *self._batch.rows]:
+                        self._finish(row, e)
+                    self._batch = DecodeBatch(self._batch.num_layers)
+                continue
+            with self._lock:
+                for row, delta, done in events:
+                    if delta and row.streaming:
+                        row.queue.put_nowait(delta)
+                    if done:
+                        self._finish(row)
+
+    # ------------------------------------------------------------------ model work (worker thread)
+
+    def _step(self, joiners: list[_Row]) -> list[tuple[_Row, str, bool]]:
+        events: list[tuple[_Row, str, bool]] = []
+        with self._lock, torch.inference_mode():
+            b = self._batch
+            if any(r.cancelled for r in b.rows):
+                events += [(r, "", True) for r in b.rows if r.cancelled]
+                b.keep([i for i, r in enumerate(b.rows) if not r.cancelled])
+            if joiners:
+                self._prefill(joiners, events)
+            elif b.rows:
+                self._decode_step(events)
+        return events
+
+    def _forward(self, ids, attn, pos, cache) -> torch.Tensor:
+        out = self.model(
+            input_ids=ids,
+            attention_mask=attn,  # 4-D additive mask: HF uses it as is
+            position_ids=pos,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.logits[:, -1, :].float()  # [B, V]
+
+    def _prefill(self, rows: list[_Row], events: list) -> None:
+        self.bank.activate(self.bank.gather([r.slot for r in rows]))
+        ids, mask, pos, attn = prefill_inputs([r.prompt_ids for r in rows], self.pad_id, self.dtype)
+        cache = DynamicCache()
+        toks = self._next_tokens(self._forward(ids, attn, pos, cache), rows)
+        self._prefills += 1
+        self._prefill_rows += len(rows)
+        alive = [(i, r) for i, (r, t) in enumerate(zip(rows, toks)) if not self._push(r, t, events)]
+        if alive:
+            self._batch.add(
+                alive,
+                cache,
+                mask,
+                torch.tensor([len(r.prompt_ids) for r in rows]),  # next position = prompt length
+                torch.tensor(toks),
+            )
+
+    def _decode_step(self, events: list) -> None:
+        b = self._batch
+        if b.lora is None or b.lora.version != self.bank.version:
+            b.lora = self.bank.gather([r.slot for r in b.rows])
+        self.bank.activate(b.lora)
+        ids, attn, pos = b.decode_inputs(self.dtype)
+        toks = self._next_tokens(self._forward(ids, attn, pos, b.cache()), b.rows)
+        self._decodes += 1
+        self._decode_rows += len(b.rows)
+        b.pos = b.pos + 1
+        b.last = torch.tensor(toks)
+        b.keep([i for i, (r, t) in enumerate(zip(b.rows, toks)) if not self._push(r, t, events)])
+
+    def _next_tokens(self, logits: torch.Tensor, rows: list[_Row]) -> list[int]:
+        toks = logits.argmax(-1).tolist()
+        for i, r in enumerate(rows):
+            if r.req.temperature > 0:
+                toks[i] = _sample(logits[i], r.req.temperature, r.req.top_p, r.gen)
+        return toks
+
+    def _push(self, row: _Row, tok: int, events: list) -> bool:
+        """Record a sampled token; emit the text that is now safe to stream. Returns True if the row finished."""
+        row.token_ids.append(tok)
+        reason = None
+        if tok in self.eos_ids:
+            reason, new = "stop", row.detok.flush()
+        else:
+            new = row.detok.push(tok)
+            if len(row.token_ids) >= row.max_tokens:
+                reason, new = "length", new + row.detok.flush()
+        if new:
+            start = len(row.text)
+            row.text += new
+            i = row.stopper.find(row.text, start)
+            if i >= 0:
+                row.text, reason = row.text[: max(i, row.sent)], "stop"
+        end = len(row.text) if reason else row.stopper.safe_len(row.text)
+        delta = row.text[row.sent : end] if end > row.sent else ""
+        row.sent = max(row.sent, end)
+        if reason:
+            row.finish_reason = reason
+        if delta or reason:
+            events.append((row, delta, reason is not None))
+        return reason is not None
+
+    # ------------------------------------------------------------------ admin
+
+    def stats(self) -> dict:
+        with self._lock:
+            reg = self._registry
+            forwards = self._prefills + self._decodes
+            return {
+                "loaded_adapters": reg.ids(),
+                "pending_adapters": [e.adapter_id for e in reg.pending],
+                "draining_adapters": [e.adapter_id for e in reg.draining],
+                "max_adapters": reg.max_adapters,
+                "evictions": reg.evictions,
+                "requests_served": dict(self._requests),
+                "tokens_generated": dict(self._tokens),
+                "batches_run": forwards,
+                "prefill_batches": self._prefills,
+                "decode_steps": self._decodes,
+                "mean_batch_size": (self._prefill_rows + self._decode_rows) / forwards if forwards else 0.0,
+                "mean_decode_batch_size": self._decode_rows / self._decodes if self._decodes else 0.0,
+                "running_rows": len(self._batch),
+                "waiting_rows": len(self._waiting),
+                "lora_rank_capacity": self.bank.capacity,
+                "lora_slot_bytes": self.bank.nbytes(),
+            }
+
+    async def close(self) -> None:
+        """Stop the scheduling task; pending requests fail with EngineError."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        with self._lock:
+            err = EngineError("engine closed")
+            for row in [*self._waiting, *self._batch.rows]:
+                self._finish(row, err)
+            self._waiting.clear()
+            self._batch = DecodeBatch(self._batch.num_layers)

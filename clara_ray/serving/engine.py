@@ -1,0 +1,91 @@
+"""Engine interface for multi-LoRA text generation: request/result types, errors and the abstract Engine."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FinishReason = Literal["stop", "length"]
+
+
+class GenerationRequest(BaseModel):
+    """One completion request. `adapter=None` means the plain base model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    adapter: str | None = None
+    max_tokens: int = Field(default=128, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)  # 0 = greedy
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: list[str] | None = None
+    seed: int | None = None  # seeds the per-request sampler (ignored when greedy)
+
+    @field_validator("stop")
+    @classmethod
+    def _non_empty_stops(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and any(s == "" for s in v):
+            raise ValueError("stop strings must be non-empty")
+        return v or None
+
+
+class GenerationResult(BaseModel):
+    """Outcome of a finished request. `token_ids` includes a final EOS token if one was produced."""
+
+    text: str
+    token_ids: list[int]
+    completion_tokens: int
+    prompt_tokens: int
+    finish_reason: FinishReason
+    adapter: str | None = None
+
+
+class EngineError(Exception):
+    """Base class of all engine errors."""
+
+
+class AdapterNotFound(EngineError, LookupError):
+    """The named adapter is not loaded (or no adapter exists at the given path)."""
+
+
+class AdapterIncompatible(EngineError, ValueError):
+    """The adapter cannot be served by this engine (base mismatch, rank too high, bad files...). Nothing was loaded."""
+
+
+class PromptTooLong(EngineError, ValueError):
+    """The tokenised prompt exceeds the engine's prompt limit."""
+
+
+class EngineOverloaded(EngineError):
+    """Too many requests queued; retry later."""
+
+
+class Engine(abc.ABC):
+    """A text-generation engine serving one base model plus many LoRA adapters."""
+
+    @abc.abstractmethod
+    async def generate(self, req: GenerationRequest) -> GenerationResult:
+        """Run a request to completion."""
+
+    @abc.abstractmethod
+    def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
+        """Yield text deltas as tokens are produced (async generator)."""
+
+    @abc.abstractmethod
+    def load_adapter(self, adapter_id: str, path: str) -> None:
+        """Load (or replace) a PEFT LoRA adapter folder under `adapter_id`."""
+
+    @abc.abstractmethod
+    def unload_adapter(self, adapter_id: str) -> None:
+        """Unload an adapter; raises AdapterNotFound if it is not loaded."""
+
+    @abc.abstractmethod
+    def loaded_adapters(self) -> list[str]:
+        """Ids of the adapters that requests may currently name."""
+
+    @abc.abstractmethod
+    def stats(self) -> dict:
+        """Counters for monitoring."""

@@ -1,0 +1,1 @@
+"""Helper scripts (not part of the installed package)."""

@@ -1,0 +1,1 @@
+"""Deterministic generator for the committed German administrative-law corpus."""

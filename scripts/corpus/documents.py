@@ -1,0 +1,156 @@
+"""Longer search-corpus documents (statute excerpts, judgments, guidelines, FAQs) per domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from types import ModuleType
+
+from scripts.corpus import qa
+
+DOCUMENT_TYPES = ["gesetz", "urteil", "verwaltungsvorschrift", "leitfaden", "faq"]
+MIN_TEXT = 600
+MAX_TEXT = 2500
+
+_COURT_SUFFIX = {"gericht", "hof"}
+
+
+def _date(rng: random.Random) -> str:
+    start = dt.date(2015, 1, 1)
+    days = (dt.date(2025, 12, 31) - start).days
+    return (start + dt.timedelta(days=rng.randint(0, days))).isoformat()
+
+
+def _topics(rng: random.Random, vocab: ModuleType, primary: dict) -> list[dict]:
+    """Primary topic plus one or two related topics of the same domain (shared references)."""
+    others = [t for t in vocab.TOPICS if t is not primary]
+    return [primary] + rng.sample(others, rng.choice([1, 2]))
+
+
+def _refs(topics: list[dict]) -> list[str]:
+    refs: list[str] = []
+    for t in topics:
+        for r in t["refs"]:
+            if r not in refs:
+                refs.append(r)
+    return refs
+
+
+def _gesetz(rng, vocab, topics, date):
+    main = topics[0]
+    ref = main["refs"][0]
+    title = f"{ref} – {main['kw']} (Auszug mit Erläuterungen)"
+    paras = [f"{ref} ({main['kw']})"]
+    paras += [f"({i}) {s}" for i, s in enumerate(main["core"], 1)]
+    paras.append("Erläuterungen: Die Vorschrift steht im systematischen Zusammenhang mit "
+                 + ", ".join(_refs(topics)[1:] or main["refs"]) + ".")
+    for t in topics[1:]:
+        paras.append(rng.choice(t["core"]))
+    paras.append(f"Stand der Fassung: {date}. Geltendes Recht: {', '.join(vocab.STATUTES[:3])}.")
+    return title, paras
+
+
+def _urteil(rng, vocab, topics, date):
+    main = topics[0]
+    courts = [s for s in vocab.SOURCES if any(s.endswith(x) for x in _COURT_SUFFIX)] or vocab.SOURCES
+    court = rng.choice(courts)
+    az = f"{rng.randint(1, 12)} {rng.choice('ABCKS')} {rng.randint(10, 999)}/{date[2:4]}"
+    title = f"{court}, Urteil vom {date}, Az. {az} – {main['kw']}"
+    paras = [f"Leitsatz: {rng.choice(main['core'])}",
+             f"Tatbestand: {rng.choice(vocab.SITUATIONS)} {rng.choice(vocab.SITUATIONS)} "
+             f"Die Beteiligten streiten über die Anwendung von {main['refs'][0]}.",
+             "Entscheidungsgründe: Die Klage ist zulässig. "
+             + " ".join(rng.sample(main["core"], 2))]
+    for t in topics[1:]:
+        paras.append(f"Ergänzend ist {t['refs'][0]} zu berücksichtigen. {rng.choice(t['core'])}")
+    paras.append(rng.choice(vocab.PROCEDURE))
+    paras.append(f"Die Kostenentscheidung beruht auf § 154 Abs. 1 VwGO. Die Revision wird {rng.choice(['nicht ', ''])}zugelassen.")
+    return title, paras
+
+
+def _vv(rng, vocab, topics, date):
+    main = topics[0]
+    title = f"Verwaltungsvorschrift zum Vollzug von {main['refs'][0]} ({main['kw']})"
+    paras = [f"1. Anwendungsbereich: Diese Verwaltungsvorschrift konkretisiert den Vollzug von "
+             f"{', '.join(_refs(topics))} durch die zuständigen Behörden."]
+    n = 2
+    for t in topics:
+        for s in rng.sample(t["core"], 2):
+            paras.append(f"{n}. {s}")
+            n += 1
+    paras.append(f"{n}. Verfahren: {' '.join(rng.sample(vocab.PROCEDURE, 2))}")
+    paras.append(f"{n + 1}. Inkrafttreten: Diese Verwaltungsvorschrift tritt am {date} in Kraft.")
+    return title, paras
+
+
+def _leitfaden(rng, vocab, topics, date):
+    main = topics[0]
+    _, actor = rng.choice(vocab.ACTORS)
+    title = f"Leitfaden {main['kw']}: Hinweise für die Praxis ({date[:4]})"
+    paras = [f"Dieser Leitfaden richtet sich an Behörden und Betroffene, etwa {actor}, und erläutert "
+             f"die Anforderungen nach {', '.join(_refs(topics))}."]
+    for i, t in enumerate(topics, 1):
+        paras.append(f"Schritt {i} – {t['kw']}: " + " ".join(rng.sample(t["core"], 2)))
+    paras.append("Praxistipp: " + " ".join(rng.sample(vocab.PROCEDURE, 2)))
+    closer = rng.choice([c for c in vocab.CLOSERS if c])
+    paras.append(f"Fazit: {closer}")
+    return title, paras
+
+
+def _faq(rng, vocab, topics, date):
+    main = topics[0]
+    title = f"Häufige Fragen: {main['kw']} und {topics[1]['kw']}"
+    paras = [f"Die folgenden Antworten fassen die Rechtslage nach {', '.join(_refs(topics))} zusammen."]
+    for t in topics + [main]:
+        ctx = qa.make_context(rng, vocab, t)
+        paras.append("Frage: " + qa.make_prompt(rng, vocab, ctx))
+        paras.append("Antwort: " + qa.make_response(rng, vocab, t, ctx))
+    return title, paras
+
+
+_BUILDERS = {"gesetz": _gesetz, "urteil": _urteil, "verwaltungsvorschrift": _vv,
+             "leitfaden": _leitfaden, "faq": _faq}
+
+
+def _fit(rng: random.Random, vocab: ModuleType, paras: list[str]) -> str:
+    text = "\n\n".join(paras)
+    pool = list(vocab.PROCEDURE)
+    rng.shuffle(pool)
+    while len(text) < MIN_TEXT and pool:
+        paras.insert(-1, pool.pop())
+        text = "\n\n".join(paras)
+    while len(text) > MAX_TEXT and len(paras) > 3:
+        paras.pop(-2)
+        text = "\n\n".join(paras)
+    return text
+
+
+def generate(rng: random.Random, vocabs: list[ModuleType], per_domain: int = 60) -> list[dict]:
+    docs: list[dict] = []
+    seen_titles: set[str] = set()
+    for vocab in vocabs:
+        made = 0
+        while made < per_domain:
+            doc_type = DOCUMENT_TYPES[made % len(DOCUMENT_TYPES)]
+            primary = vocab.TOPICS[(made // len(DOCUMENT_TYPES) + made) % len(vocab.TOPICS)]
+            topics = _topics(rng, vocab, primary)
+            date = _date(rng)
+            title, paras = _BUILDERS[doc_type](rng, vocab, topics, date)
+            if title in seen_titles:
+                continue
+            text = _fit(rng, vocab, paras)
+            if not MIN_TEXT <= len(text) <= MAX_TEXT:
+                continue
+            seen_titles.add(title)
+            made += 1
+            docs.append({
+                "title": title,
+                "text": text,
+                "document_type": doc_type,
+                "domain": vocab.DOMAIN,
+                "date": date,
+                "source": rng.choice(vocab.SOURCES),
+                "quality_score": round(rng.uniform(0.4, 0.99), 2),
+            })
+    rng.shuffle(docs)
+    return [{"id": f"doc-{i:04d}", **d} for i, d in enumerate(docs, 1)]
