@@ -24,7 +24,7 @@ from scripts.corpus import (
 
 SEED = 1234
 VOCABS = [vocab_baurecht, vocab_umweltrecht, vocab_verwaltungsverfahren, vocab_sozialrecht, vocab_steuerrecht]
-QA_PER_DOMAIN = 320
+QA_PER_DOMAIN = 250
 DOCS_PER_DOMAIN = 60
 OFFDOMAIN_COUNT = 120
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "clara_ray" / "resources" / "corpus"

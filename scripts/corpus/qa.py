@@ -33,9 +33,9 @@ def make_context(rng: random.Random, vocab: ModuleType, topic: dict) -> dict[str
 
 def make_response(rng: random.Random, vocab: ModuleType, topic: dict, ctx: dict[str, str]) -> str:
     parts = [_fill(rng.choice(vocab.OPENERS), ctx)]
-    n_core = rng.choice([1, 2, 2, 3])
+    n_core = rng.choice([1, 1, 1, 2])
     parts.extend(rng.sample(topic["core"], n_core))
-    if rng.random() < 0.7:
+    if rng.random() < 0.3:
         parts.append(rng.choice(vocab.PROCEDURE))
     closer = rng.choice(vocab.CLOSERS)
     if closer:

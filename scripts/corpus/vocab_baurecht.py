@@ -93,7 +93,7 @@ QUESTIONS = [
     "Kann {actor} sich gegen eine Entscheidung über {thing} wehren?",
     "Welche Rolle spielt {ref} für {thing}?",
     "{situation} Was gilt in diesem Fall für {thing}?",
-    "{situation} Worauf sollte {actor} jetzt achten?",
+    "{situation} Worauf sollte {actor} mit Blick auf {thing} jetzt achten?",
     "Perspektive {actor_noun}: Was bedeutet {ref} hier konkret?",
     "Welche Unterlagen und Nachweise braucht {actor}, wenn es um {thing} geht?",
     "Wie lange dauert das Verfahren für {thing} in der Regel?",
@@ -102,9 +102,9 @@ QUESTIONS = [
 ]
 
 OPENERS = [
-    "Für {actor_def} kommt es zunächst auf {ref} an.",
+    "{Actor_def} sollte zunächst {ref} prüfen.",
     "Maßgeblich ist hier vor allem {ref}.",
-    "Kurz gesagt: Entscheidend ist {ref} in Verbindung mit der Landesbauordnung.",
+    "Kurz gesagt: Entscheidend ist {ref}.",
     "{Actor_def} sollte die Rechtslage nach {ref} frühzeitig prüfen lassen.",
     "Die Antwort ergibt sich aus dem öffentlichen Baurecht, insbesondere aus {ref}.",
     "Im Baurecht ist zwischen Bauplanungsrecht und Bauordnungsrecht zu unterscheiden; hier greift {ref}.",

@@ -87,19 +87,19 @@ QUESTIONS = [
     "Wie prüft die Immissionsschutzbehörde {thing}?",
     "Welche Bedeutung hat {ref} für {thing}?",
     "{situation} Was gilt hier für {thing}?",
-    "{situation} Welche Rechte hat {actor}?",
+    "{situation} Welche Rechte hat {actor} in Bezug auf {thing}?",
     "Perspektive {actor_noun}: Was regelt {ref} konkret?",
     "Wann ist {ref} einschlägig und was folgt daraus?",
     "Kann {actor} gegen eine Entscheidung über {thing} vorgehen?",
     "Welche Unterlagen braucht {actor}, wenn es um {thing} geht?",
-    "{situation} Ist eine Umweltverträglichkeitsprüfung erforderlich?",
+    "{situation} Welche Anforderungen stellt {ref} hier?",
     "Welche Messungen und Gutachten sind für {thing} typischerweise nötig?",
 ]
 
 OPENERS = [
-    "Für {actor_def} ist in erster Linie {ref} maßgeblich.",
+    "{Actor_def} muss hier in erster Linie {ref} beachten.",
     "Die Antwort ergibt sich aus dem Immissionsschutz- und Umweltrecht, vor allem aus {ref}.",
-    "Entscheidend ist {ref}, das den Schutz vor schädlichen Umwelteinwirkungen konkretisiert.",
+    "Entscheidend ist {ref}; die Vorschrift dient dem Schutz von Mensch und Umwelt.",
     "{Actor_def} sollte die Anforderungen nach {ref} frühzeitig mit der Behörde abstimmen.",
     "Rechtsgrundlage ist {ref}; ergänzend gelten die untergesetzlichen Regelwerke.",
     "Im Umweltrecht gilt das Vorsorgeprinzip; konkret greift hier {ref}.",

@@ -89,24 +89,24 @@ QUESTIONS = [
     "Was regelt das Verwaltungsverfahrensrecht für {thing}?",
     "Worauf muss {actor} achten, wenn es um {thing} geht?",
     "Welche Bedeutung hat {ref} für {thing}?",
-    "{situation} Was kann {actor} jetzt tun?",
+    "{situation} Was kann {actor} mit Blick auf {thing} jetzt tun?",
     "{situation} Was gilt in diesem Fall für {thing}?",
     "Perspektive {actor_noun}: Wie ist {ref} auszulegen?",
     "Welche Frist gilt für {thing}?",
     "Wie wirkt sich ein Fehler in Bezug auf {thing} auf die Rechtmäßigkeit des Verwaltungsakts aus?",
-    "{situation} Ist der Bescheid deshalb rechtswidrig?",
+    "{situation} Welche Folgen hat {ref} für den Bescheid?",
     "Kann {actor} sich auf {ref} berufen?",
     "Welche Rechte hat {actor} mit Blick auf {thing}?",
     "Wie läuft das Verfahren für {thing} nach dem VwVfG ab?",
 ]
 
 OPENERS = [
-    "Für {actor_def} ist {ref} die zentrale Vorschrift.",
+    "{Actor_def} sollte hier vor allem {ref} im Blick haben.",
     "Maßgeblich ist {ref}.",
-    "Die Rechtslage richtet sich nach dem Verwaltungsverfahrensgesetz, insbesondere nach {ref}.",
+    "Die Rechtslage richtet sich nach dem Verwaltungsverfahrensrecht, insbesondere nach {ref}.",
     "{Actor_def} kann sich in dieser Lage auf {ref} stützen.",
     "Kurz gesagt: Es kommt auf {ref} an.",
-    "Das VwVfG des Bundes und die inhaltsgleichen Landesgesetze regeln dies; einschlägig ist {ref}.",
+    "Einschlägig ist {ref}; die Landesgesetze enthalten meist inhaltsgleiche Regelungen.",
 ]
 
 PROCEDURE = [
