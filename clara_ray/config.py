@@ -59,6 +59,8 @@ class ModelSettings(Section):
     """Attention heads of the tiny model."""
     tiny_vocab_size: int = Field(2048, ge=300)
     """BPE vocabulary size of the tiny model's tokenizer."""
+    tiny_pretrain_steps: int = Field(150, ge=0)
+    """Warm-start steps of the tiny model on the corpus (0 = purely random weights)."""
     seed: int = 0
     """Seed for the tiny model's weights; same seed and corpus give the same model."""
 

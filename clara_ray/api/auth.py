@@ -1,7 +1,8 @@
-"""Who is calling and what they may do: the spec's role table and the one `require(permission)` dependency.
+"""Who is calling and what they may do: the spec's role table, token authentication and the `require(permission)` dependency.
 
-Every route declares its permission through `require`, so the route x role matrix is defined in one place.
-Security mode "off" (local development only) treats every caller as an anonymous admin.
+Every route declares its permission through `require` (public ones `require(PUBLIC)`), so the route x role matrix is
+defined in one place. Modes (settings.security.mode): off = anonymous admin (local development only); dev = HS256
+secret; production = RS256 via JWKS; strict = production + HTTPS only + rate limits on every route.
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from fastapi import Depends, Request
+from fastapi import Depends, WebSocketException
+from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
+
+from clara_ray.security.errors import AuthenticationFailed, AuthUnavailable, RateLimited
+from clara_ray.security.runtime import SecurityRuntime, client_ip, route_template, runtime_for
+from clara_ray.security.tokens import roles_from_claims
 
 log = logging.getLogger("clara.auth")
 
@@ -28,6 +35,7 @@ PUBLIC = "public"
 class Principal:
     subject: str
     roles: set[str] = field(default_factory=set)
+    name: str | None = None  # display name (Keycloak preferred_username); audit and jobs use `subject`
 
     def can(self, permission: str) -> bool:
         if permission == PUBLIC:
@@ -37,6 +45,7 @@ class Principal:
 
 
 ANONYMOUS_ADMIN = Principal("anonymous", {"admin"})
+ANONYMOUS = Principal("anonymous")
 
 
 class PermissionDenied(Exception):
@@ -45,27 +54,78 @@ class PermissionDenied(Exception):
         self.permission = permission
 
 
-def require(permission: str):
-    """FastAPI dependency: the caller's Principal, after checking `permission`. Tagged for the route matrix."""
+_DENIALS = (AuthenticationFailed, AuthUnavailable, RateLimited, PermissionDenied)
 
-    async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if not principal.can(permission):
-            raise PermissionDenied(permission)
-        request.state.principal = principal
+
+def require(permission: str):
+    """FastAPI dependency (HTTP and WebSocket): the caller's Principal, after auth, rate limit and `permission`."""
+
+    async def dependency(conn: HTTPConnection) -> Principal:
+        conn.state.permission = permission  # read by the audit middleware
+        try:
+            rt = runtime_for(conn.app)
+            principal = await _principal(conn, rt, permission)
+            conn.state.principal = principal
+            if rt is not None and rt.limiter is not None:
+                who = f"ip:{client_ip(conn.scope, rt.cfg.trust_proxy_headers)}" if principal is ANONYMOUS \
+                    else principal.subject
+                rt.limiter.check(who=who, permission=permission, method=conn.scope.get("method", "WS"),
+                                 route=route_template(conn.scope))
+            if not principal.can(permission):
+                raise PermissionDenied(permission)
+        except _DENIALS as e:
+            conn.state.denial = getattr(e, "reason", None) or str(e)
+            if conn.scope["type"] == "websocket":
+                raise WebSocketException(WS_1008_POLICY_VIOLATION, conn.state.denial[:120]) from None
+            raise
         return principal
 
     dependency.permission = permission  # read by tests that enumerate routes
     return Depends(dependency)
 
 
-async def authenticate(request: Request) -> Principal:
-    mode = request.app.state.settings.security.mode
-    if mode == "off":
+async def _principal(conn: HTTPConnection, rt: SecurityRuntime | None, permission: str) -> Principal:
+    if rt is None:
+        raise AuthUnavailable("security is not configured")
+    if not rt.cfg.secured:
         return ANONYMOUS_ADMIN
-    raise NotImplementedError(f"security mode {mode!r} is not available in this build")
+    if permission == PUBLIC:
+        return ANONYMOUS
+    try:
+        return await authenticate(conn, rt)
+    except AuthenticationFailed:
+        if rt.limiter is not None:
+            rt.limiter.auth_failed(client_ip(conn.scope, rt.cfg.trust_proxy_headers))
+        raise
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """`Authorization: Bearer <token>`; for WebSockets also the token of the first message (see the middleware)."""
+    scheme, _, token = (conn.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return conn.scope.get("state", {}).get("ws_token")
+
+
+async def authenticate(conn: HTTPConnection, rt: SecurityRuntime | None = None) -> Principal:
+    """Verify the caller's bearer token; raises AuthenticationFailed (401) when missing or invalid."""
+    rt = rt or runtime_for(conn.app)
+    if rt is None:
+        raise AuthUnavailable("security is not configured")
+    if not rt.cfg.secured:
+        return ANONYMOUS_ADMIN
+    token = bearer_token(conn)
+    if not token:
+        raise AuthenticationFailed("bearer token required", error=None)
+    claims = await rt.verifier.verify(token)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise AuthenticationFailed("token lacks the 'sub' claim")
+    name = claims.get("preferred_username")
+    return Principal(sub, roles_from_claims(claims, rt.cfg.client_id), name=name if isinstance(name, str) else None)
 
 
 def warn_if_open(mode: str) -> None:
     if mode == "off":
-        log.warning("SECURITY MODE 'off': every request is treated as admin. Use only for local development.")
+        log.warning("!" * 72 + "\nSECURITY MODE 'off': no authentication, every request is treated as admin.\n"
+                    "Use only for local development; set security.mode to dev, production or strict.\n" + "!" * 72)

@@ -40,6 +40,9 @@ class TinyModelSpec:
     """Longest sequence (RoPE positions)."""
     seed: int = 0
     """Seed of the random initialisation."""
+    pretrain_steps: int = 150
+    """Full-parameter steps on the corpus after init (0 = purely random). A random lm_head keeps logits
+    near uniform, so adapters could barely move perplexity; a short warm start gives them room."""
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
@@ -50,6 +53,8 @@ class TinyModelSpec:
             raise ValueError("TinyModelSpec.hidden_size must be divisible by num_heads")
         if self.num_heads % self.num_kv_heads:
             raise ValueError("TinyModelSpec.num_kv_heads must divide num_heads")
+        if self.pretrain_steps < 0:
+            raise ValueError("TinyModelSpec.pretrain_steps must be >= 0")
         if self.vocab_size < 300:
             raise ValueError("TinyModelSpec.vocab_size must be >= 300 (256 bytes + specials + merges)")
 
@@ -90,12 +95,38 @@ def build_tiny_base_model(out_dir: Path, spec: TinyModelSpec, text: str | None =
     )
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(cfg)
+    if spec.pretrain_steps:
+        _warm_start(model, tok, text, spec)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     (out_dir / "clara_model.json").write_text(json.dumps({"spec": asdict(spec), "hash": spec_hash(spec, text)},
                                                          indent=2, sort_keys=True))
     return out_dir
+
+
+def _warm_start(model, tok, text: str, spec: TinyModelSpec) -> None:
+    """A few hundred full-parameter steps on the corpus; single-threaded so the weights are reproducible."""
+    import numpy as np
+    import torch
+
+    from clara_ray.data.records import pack
+    from clara_ray.training.loop import LoopState, make_optimizer, train_epoch
+
+    docs = [d for d in text.split("\n\n") if d.strip()]
+    ids = [tok(d + tok.eos_token, add_special_tokens=False)["input_ids"] for d in docs]
+    blocks = np.asarray(pack(ids, 128, tok.pad_token_id), dtype=np.int32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt = make_optimizer(model, 3e-3)
+        state = LoopState()
+        while state.step < spec.pretrain_steps:
+            train_epoch(model, opt, blocks, state, batch_size=16, grad_accum=1, total_steps=spec.pretrain_steps,
+                        peak_lr=3e-3, seed=spec.seed, device=torch.device("cpu"), pad_id=tok.pad_token_id)
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
 
 
 def spec_hash(spec: TinyModelSpec, text: str) -> str:

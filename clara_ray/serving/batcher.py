@@ -59,6 +59,29 @@ def prefill_inputs(prompts: Sequence[Sequence[int]], pad_id: int, dtype: torch.d
     return ids, mask, pos, attn
 
 
+def prefill_groups(lengths: Sequence[int], overhead_tokens: float) -> list[list[int]]:
+    """Split rows into prefill forwards to limit padding waste: indices grouped by similar prompt length.
+
+    Minimises sum over groups of (overhead_tokens + rows * longest prompt), where `overhead_tokens` is the
+    fixed cost of one forward expressed in token-rows (large for tiny models: one group; small for big ones).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: cost of the j shortest rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = lengths[order[j - 1]]
+        for i in range(j):  # group = sorted rows i..j-1
+            c = best[i] + overhead_tokens + (j - i) * longest
+            if c < best[j]:
+                best[j], cut[j] = c, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
+
+
 class DecodeBatch:
     """Rows decoding together. Row i: KV cache row i (left-padded, `mask[i]` marks real positions),
     next position id `pos[i]`, and `last[i]`, the sampled token not yet fed to the model."""

@@ -37,7 +37,8 @@ def base_model_path(settings: ClaraSettings, name: str | None = None) -> str:
     m = settings.model
     spec = TinyModelSpec(vocab_size=m.tiny_vocab_size, hidden_size=m.tiny_hidden_size,
                          num_layers=m.tiny_num_layers, num_heads=m.tiny_num_heads,
-                         num_kv_heads=m.tiny_num_heads, seed=m.seed)
+                         num_kv_heads=m.tiny_num_heads, seed=m.seed,
+                         pretrain_steps=m.tiny_pretrain_steps)
     return str(ensure_base_model(name or m.base_model, settings.model_cache_dir, spec))
 
 

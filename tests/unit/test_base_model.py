@@ -19,7 +19,7 @@ def digest(folder):
 def test_build_reload_generate_and_chat_template(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    out = build_tiny_base_model(tmp_path / "m", TinyModelSpec(vocab_size=400), TEXT)
+    out = build_tiny_base_model(tmp_path / "m", TinyModelSpec(vocab_size=400, pretrain_steps=0), TEXT)
     model = AutoModelForCausalLM.from_pretrained(out)
     tok = load_tokenizer(out)
     assert model.config.model_type == "llama" and model.config.hidden_size == 64
@@ -34,19 +34,20 @@ def test_build_reload_generate_and_chat_template(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_deterministic_builds(tmp_path):
-    spec = TinyModelSpec(vocab_size=400, seed=7)
+    spec = TinyModelSpec(vocab_size=400, seed=7, pretrain_steps=5)
     a = build_tiny_base_model(tmp_path / "a", spec, TEXT)
     b = build_tiny_base_model(tmp_path / "b", spec, TEXT)
     assert digest(a) == digest(b)
-    c = build_tiny_base_model(tmp_path / "c", TinyModelSpec(vocab_size=400, seed=8), TEXT)
+    c = build_tiny_base_model(tmp_path / "c", TinyModelSpec(vocab_size=400, seed=8, pretrain_steps=5), TEXT)
     assert digest(c)["model.safetensors"] != digest(a)["model.safetensors"]
 
 
 @pytest.mark.timeout(120)
 def test_ensure_caches_and_accepts_local_folders(tmp_path):
-    first = ensure_base_model("tiny", tmp_path / "cache", TinyModelSpec())
+    spec = TinyModelSpec(pretrain_steps=0)
+    first = ensure_base_model("tiny", tmp_path / "cache", spec)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    assert ensure_base_model("tiny", tmp_path / "cache", TinyModelSpec()) == first
+    assert ensure_base_model("tiny", tmp_path / "cache", spec) == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp  # not rebuilt
     assert ensure_base_model(str(first), tmp_path / "other") == first  # a local HF folder is used as is
     assert ensure_base_model("meta-llama/Llama-3.2-1B", tmp_path) == "meta-llama/Llama-3.2-1B"  # hub id passes through
@@ -54,7 +55,7 @@ def test_ensure_caches_and_accepts_local_folders(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,field", [({"hidden_size": 66}, "hidden_size"), ({"num_layers": 0}, "num_layers"),
-                                          ({"num_kv_heads": 3}, "num_kv_heads"), ({"vocab_size": 100}, "vocab_size")])
+                                          ({"num_kv_heads": 3}, "num_kv_heads"), ({"vocab_size": 100}, "vocab_size"), ({"pretrain_steps": -1}, "pretrain_steps")])
 def test_invalid_spec_names_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         TinyModelSpec(**kwargs)

@@ -1,0 +1,1 @@
+"""Document corpus, hybrid search (vector + graph + keyword) and the dataset registry; import submodules directly."""

