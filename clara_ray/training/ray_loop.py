@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ def train_loop_per_worker(config: dict) -> None:
         with ckpt.as_directory() as d:
             _restore(model, optimizer, Path(d), state)
         if sink:
-            sink.emit({"kind": "resumed", "step": state.step}, force=True)
+            sink.emit({"kind": "resumed", "step": state.step, "pid": os.getpid()}, force=True)
     core = model
     if world > 1:
         model = ray.train.torch.prepare_model(model, move_to_device=False)
@@ -91,7 +92,8 @@ def train_loop_per_worker(config: dict) -> None:
     if state.step == 0:
         metrics["ppl_before"] = eval_ppl()
         if sink:
-            sink.emit({"kind": "eval", "step": 0, "perplexity": metrics["ppl_before"], "total_steps": total}, force=True)
+            sink.emit({"kind": "eval", "step": 0, "perplexity": metrics["ppl_before"], "total_steps": total,
+                       "pid": os.getpid()}, force=True)
     first_step_at: list[float] = []
     last: dict = {}
 

@@ -1,0 +1,245 @@
+"""DatasetService: the backend of /api/datasets (corpus ingest, search, registry, analysis, export).
+
+Construct one per process: `DatasetService(settings, Database(settings.storage.database_url))`.
+Methods are synchronous (the routes run them in a thread pool); the embedding model loads on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from clara_ray.data.records import QualityLimits, RecordError, normalise
+from clara_ray.datasets import export as exporter
+from clara_ray.datasets.analyze import analyze_records
+from clara_ray.datasets.corpus import CorpusRepository, document_view
+from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound
+from clara_ray.datasets.ingest import IngestOptions, run_ingest
+from clara_ray.datasets.recordio import parse_upload
+from clara_ray.datasets.registry import DatasetRegistry, dataset_view
+from clara_ray.datasets.schemas import (
+    AnalyzeRequest,
+    CreateDatasetRequest,
+    ExportRequest,
+    IngestRequest,
+    SearchRequest,
+)
+from clara_ray.datasets.search import SearchEngine
+from clara_ray.datasets.settings import DatasetSettings
+from clara_ray.datasets.stores.keyword_sql import keyword_index
+from clara_ray.datasets.toxicity import load_scorer
+from clara_ray.db.engine import Database
+
+
+@dataclass
+class Stores:
+    db: Database
+    corpus: CorpusRepository
+    keyword: object
+    vector: object
+    graph: object
+
+
+def make_vector_store(cfg: DatasetSettings, data_dir: Path):
+    from clara_ray.datasets.stores.vector_chroma import ChromaVectorStore
+
+    return ChromaVectorStore(mode=cfg.chroma_mode, path=cfg.chroma_path or str(data_dir / "chroma"),
+                             host=cfg.chroma_host, port=cfg.chroma_port, ssl=cfg.chroma_ssl, collection=cfg.collection)
+
+
+def make_graph_store(cfg: DatasetSettings, data_dir: Path):
+    if cfg.graph_backend == "neo4j":
+        from clara_ray.datasets.stores.graph_neo4j import Neo4jGraphStore
+
+        return Neo4jGraphStore(cfg.neo4j_uri, cfg.neo4j_user, cfg.neo4j_password.get_secret_value(),
+                               cfg.neo4j_database)
+    from clara_ray.datasets.stores.graph_ladybug import LadybugGraphStore
+
+    return LadybugGraphStore(cfg.graph_path or str(data_dir / "graph" / "corpus.lbdb"))
+
+
+class DatasetService:
+    def __init__(self, settings, db: Database | None = None, *, dataset_settings: DatasetSettings | None = None,
+                 embedder=None, vector=None, graph=None):
+        self.settings = settings
+        self.cfg = dataset_settings or getattr(settings, "datasets", None) or DatasetSettings()
+        data_dir = Path(settings.storage.data_dir)
+        self._owns_db = db is None
+        self.db = db or Database(settings.storage.database_url)
+        self.stores = Stores(self.db, CorpusRepository(self.db), keyword_index(self.db),
+                             vector or make_vector_store(self.cfg, data_dir),
+                             graph or make_graph_store(self.cfg, data_dir))
+        self.registry = DatasetRegistry(self.db, self.cfg.store_uri or str(data_dir / "datasets"))
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+        self.engine = SearchEngine(self.stores, self.cfg, self.embedder)
+        self.toxicity = load_scorer(self.cfg.toxicity_scorer)
+        self.limits = QualityLimits(settings.data.min_length, settings.data.max_length)
+
+    # ------------------------------------------------------------------ corpus
+    def embedder(self):
+        with self._embedder_lock:
+            if self._embedder is None:
+                from clara_ray.datasets.embedding import shared_embedder
+
+                c = self.cfg
+                self._embedder = shared_embedder(c.embedding_model, c.embedding_max_tokens, c.embedding_batch_size,
+                                                 c.embedding_threads)
+            return self._embedder
+
+    def _embed_cfg(self) -> dict:
+        c = self.cfg
+        return {"model": c.embedding_model, "max_tokens": c.embedding_max_tokens, "batch_size": c.embedding_batch_size}
+
+    def ingest(self, req: IngestRequest) -> dict:
+        if bool(req.paths) == bool(req.documents):
+            raise DatasetInputError("give exactly one of 'paths' or 'documents'", "paths")
+        c = self.cfg
+        opts = IngestOptions(c.chunk_chars, c.chunk_overlap, c.keywords_per_document, dict(req.defaults))
+        local = not req.use_ray or req.documents is not None
+        with self._ingest_lock:  # one writer at a time for the embedded stores
+            return run_ingest(self.stores, req.paths, records=req.documents, opts=opts, use_ray=not local,
+                              force=req.force, embed_cfg=self._embed_cfg(), batch_docs=c.write_batch_docs,
+                              cpus={"ingest": c.ingest_cpus, "embed": c.embed_cpus,
+                                    "embed_concurrency": c.embed_concurrency},
+                              embedder=self.embedder() if local else None)
+
+    def corpus_stats(self) -> dict:
+        return {**self.stores.corpus.stats(), "vectors": self.stores.vector.count(), "graph": self.stores.graph.stats()}
+
+    def get_document(self, doc_id: str) -> dict:
+        row = self.stores.corpus.get(doc_id)
+        if row is None:
+            raise DatasetNotFound(f"document {doc_id} not found")
+        return {**document_view(row), "entities": self.stores.graph.document_entities(doc_id),
+                "chunk_count": row.chunk_count}
+
+    # ------------------------------------------------------------------ search
+    def search(self, req: SearchRequest, mode: str = "hybrid") -> dict:
+        return self.engine.search(req, mode)
+
+    # ------------------------------------------------------------------ registry
+    def create_dataset(self, req: CreateDatasetRequest, created_by: str | None = None) -> dict:
+        src = req.source
+        cap = self.cfg.max_records_per_dataset
+        if src.type == "records":
+            for i, r in enumerate(src.records):
+                try:
+                    normalise(r)
+                except RecordError as e:
+                    raise DatasetInputError(f"source.records[{i}]: {e}", f"source.records.{i}") from None
+            records = list(src.records)
+            source = {"type": "records", "count": len(records)}
+        else:
+            if src.type == "search":
+                res = self.engine.search(SearchRequest(query=src.query, top_k=src.top_k, weights=src.weights,
+                                                       filters=src.filters, include_text=False), src.mode,
+                                         max_top_k=cap)
+                ids = [r["document"]["id"] for r in res["results"]]
+                source = {"type": "search", "query": src.query, "mode": src.mode, "top_k": src.top_k,
+                          "weights": res.get("fusion", {}).get("weights"),
+                          "filters": src.filters.model_dump(mode="json", exclude_none=True) if src.filters else {},
+                          "scores": {r["document"]["id"]: r["score"] for r in res["results"]}}
+            elif src.type == "filter":
+                rows = self.stores.corpus.filter(src.filters, min(src.limit or cap, cap))
+                ids = [r.id for r in rows]
+                source = {"type": "filter", "filters": src.filters.model_dump(mode="json", exclude_none=True)}
+            else:
+                ids = list(dict.fromkeys(src.document_ids))
+                missing = set(ids) - set(self.stores.corpus.get_many(ids))
+                if missing:
+                    raise DatasetInputError(f"unknown document ids: {sorted(missing)[:10]}", "source.document_ids")
+                source = {"type": "documents", "document_ids": ids}
+            if not ids:
+                raise DatasetInputError("no corpus documents match this source", "source")
+            records = self._corpus_records(ids, req.granularity)
+            source["granularity"] = req.granularity
+        if len(records) > cap:
+            raise DatasetInputError(f"{len(records)} records exceed the limit of {cap}", "source")
+        if req.description:
+            source["description"] = req.description
+        return self.registry.create(req.name, records, source=source, created_by=created_by)
+
+    def _corpus_records(self, ids: list[str], granularity: str) -> list[dict]:
+        docs = self.stores.corpus.get_many(ids)
+        meta = lambda d: {k: getattr(d, k) for k in ("document_type", "domain", "date", "source", "quality_score")}  # noqa: E731
+        if granularity == "document":
+            return [{"text": f"{docs[i].title}\n\n{docs[i].text}", "doc_id": i, "title": docs[i].title, **meta(docs[i])}
+                    for i in ids if i in docs]
+        order = {d: n for n, d in enumerate(ids)}
+        chunks = sorted(self.stores.corpus.chunks_of(ids), key=lambda c: (order[c.doc_id], c.position))
+        return [{"text": f"{c.title}\n\n{c.text}", "doc_id": c.doc_id, "chunk_id": c.id, "title": c.title,
+                 **meta(docs[c.doc_id])} for c in chunks]
+
+    def upload_dataset(self, name: str, filename: str, content: bytes, *, description: str | None = None,
+                       created_by: str | None = None) -> dict:
+        if len(content) > self.cfg.max_upload_bytes:
+            raise DatasetInputError(f"file is larger than {self.cfg.max_upload_bytes} bytes", "file")
+        records, problems = parse_upload(filename, content)
+        source = {"type": "upload", "filename": filename, "rejected": len(problems),
+                  "rejected_examples": problems[:10]}
+        if description:
+            source["description"] = description
+        return self.registry.create(name, records, source=source, created_by=created_by)
+
+    def list_datasets(self, *, name: str | None = None, offset: int = 0, limit: int = 50) -> dict:
+        return self.registry.list(name=name, offset=offset, limit=limit)
+
+    def get_dataset(self, dataset_id: str) -> dict:
+        return dataset_view(self.registry.get(dataset_id))
+
+    # ------------------------------------------------------------------ analysis and export
+    def relevance(self, texts: list[str]) -> list[float | None]:
+        if self.stores.vector.count() == 0:
+            return [None] * len(texts)
+        idx = [i for i, t in enumerate(texts) if t]
+        sims = self.stores.vector.nearest_similarity(self.embedder().embed([texts[i] for i in idx])) if idx else []
+        out: list[float | None] = [None] * len(texts)
+        for i, s in zip(idx, sims):
+            out[i] = s
+        return out
+
+    def analyze(self, dataset_id: str, req: AnalyzeRequest, created_by: str | None = None) -> dict:
+        row = self.registry.get(dataset_id)
+        records = self.registry.records(dataset_id)
+        c = self.cfg
+        report = analyze_records(records, limits=self.limits, toxicity=self.toxicity, relevance=self.relevance,
+                                 near_threshold=c.near_duplicate_threshold, num_perm=c.minhash_permutations,
+                                 toxicity_threshold=c.toxicity_threshold, relevance_threshold=c.relevance_threshold)
+        entries = report.pop("entries")
+        shown = entries if req.include_clean else [e for e in entries if e["flags"]]
+        report.update(dataset_id=row.id, name=row.name, version=row.version, entries=shown[:req.limit],
+                      entries_truncated=len(shown) > req.limit,
+                      thresholds={"min_length": self.limits.min_length, "max_length": self.limits.max_length,
+                                  "near_duplicate": c.near_duplicate_threshold, "toxicity": c.toxicity_threshold,
+                                  "relevance": c.relevance_threshold})
+        if req.create_clean_version:
+            keep = [records[e["index"]] for e in entries if not e["flags"]]
+            if not keep:
+                raise DatasetInputError("every record is flagged: a clean version would be empty", "create_clean_version")
+            report["clean_version"] = self.registry.create(
+                row.name, keep, source={"type": "clean", "from": row.id, "removed": len(records) - len(keep)},
+                created_by=created_by)
+        return report
+
+    def export(self, dataset_id: str, req: ExportRequest):
+        """To a URI: a summary dict. Streamed: (byte iterator, media type, file name)."""
+        row = self.registry.get(dataset_id)
+        records = self.registry.records(dataset_id)
+        if req.destination_uri:
+            location = exporter.destination(req.destination_uri, row.name, row.version, req.format)
+            try:
+                size = exporter.write(records, req.format, location)
+            except (OSError, ValueError) as e:
+                raise DatasetInputError(f"cannot write to {req.destination_uri}: {e}", "destination_uri") from None
+            return {"dataset_id": row.id, "uri": location, "format": req.format, "records": len(records), "bytes": size}
+        filename = f"{row.name}-v{row.version}.{req.format}"
+        return exporter.stream(records, req.format), exporter.MEDIA_TYPES[req.format], filename
+
+    def close(self) -> None:
+        self.engine.close()
+        self.stores.graph.close()
+        if self._owns_db:
+            self.db.dispose()
