@@ -166,6 +166,48 @@ class ApiSettings(Section):
     """Largest page a list route returns."""
 
 
+class ServingSettings(Section):
+    engine: Literal["cpu", "vllm"] = "cpu"
+    """Inference engine of the LLM replicas: transformers+peft on CPU, or vLLM on GPUs (the `vllm` extra)."""
+    num_replicas: int = Field(1, ge=1)
+    """LLM replicas (serve_config.yaml's value wins when deployed from it)."""
+    max_adapters_per_replica: int = Field(8, ge=1)
+    """Adapters one replica holds at once (LRU; Serve multiplexing routes requests to replicas holding theirs)."""
+    max_lora_rank: int = Field(64, ge=1)
+    """Largest adapter rank a replica accepts; larger ones are refused at load."""
+    max_batch_size: int = Field(16, ge=1)
+    """Rows decoded together in one forward pass."""
+    batch_wait_ms: float = Field(5.0, ge=0)
+    """How long the batcher waits to collect more requests before a step."""
+    max_prompt_tokens: int = Field(768, ge=8)
+    """Longest prompt accepted (400 beyond)."""
+    max_new_tokens: int = Field(256, ge=1)
+    """Largest `max_tokens` accepted (400 beyond)."""
+    alias_ttl_seconds: float = Field(1.0, ge=0)
+    """How long an alias -> version lookup is cached; a promotion reaches new requests within this."""
+    vllm_max_loras: int = Field(8, ge=1)
+    """vLLM: adapters in one batch (GPU slots)."""
+    vllm_max_cpu_loras: int = Field(32, ge=1)
+    """vLLM: adapters cached in host memory."""
+    vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    """vLLM: share of GPU memory for weights and KV cache."""
+
+
+class RouterSettings(Section):
+    default_adapter: str | None = None
+    """Adapter used when the router is not confident (None = base model)."""
+    hard_domain: float = Field(1.5, ge=0)
+    """Keyword score at which a domain is chosen outright."""
+    conf_low: float = Field(0.55, ge=0, le=1)
+    """Below this confidence the default adapter is used."""
+    conf_high: float = Field(0.85, ge=0, le=1)
+    """At or above this confidence the choice is reported as certain."""
+    use_embeddings: bool = True
+    """Blend embedding similarity (offline all-MiniLM-L6-v2) with keyword scores."""
+    exploration: float = Field(0.0, ge=0, le=1)
+    """Share of medium-confidence requests routed to the runner-up (to gather feedback on it)."""
+
+
 class SecuritySettings(Section):
     mode: Literal["off", "dev", "production", "strict"] = "off"
     """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS; strict: production + HTTPS + rate limits."""
@@ -185,6 +227,8 @@ class ClaraSettings(BaseSettings):
     data: DataQualitySettings = DataQualitySettings()
     ray: RaySettings = RaySettings()
     api: ApiSettings = ApiSettings()
+    serving: ServingSettings = ServingSettings()
+    router: RouterSettings = RouterSettings()
     security: SecuritySettings = SecuritySettings()
 
     @field_validator("model")

@@ -1,12 +1,20 @@
-"""API ingress deployment: the FastAPI app from clara_ray.api, backed by the detached job-manager actor."""
+"""API ingress deployment: the FastAPI app from clara_ray.api over the job-manager actor and the LLM replicas."""
 
 from __future__ import annotations
+
+from typing import AsyncIterator
 
 from ray import serve
 
 from actors.job_manager import get_or_create_job_manager
 from clara_ray.api.app import build_app
 from clara_ray.config import settings_from_dict
+from clara_ray.db.engine import Database
+from clara_ray.serving.catalog import ResolvedModel
+from clara_ray.serving.engine import GenerationRequest, GenerationResult
+from clara_ray.serving.router import offline_embedder
+from clara_ray.serving.service import ServingService
+from clara_ray.training.pipeline import base_model_path
 
 
 class ActorBackend:
@@ -24,13 +32,41 @@ class ActorBackend:
         return call
 
 
+class ReplicaBackend:
+    """Generation on the LoraLLM replicas; the version id is the multiplexed model id (Serve routes by it)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def _h(self, model: ResolvedModel, stream: bool = False):
+        return self.handle.options(multiplexed_model_id=model.version_id or "", stream=stream)
+
+    async def generate(self, req: GenerationRequest, model: ResolvedModel) -> GenerationResult:
+        out = await self._h(model).generate.remote(req.model_dump(exclude={"adapter"}))
+        return GenerationResult(**out)
+
+    async def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[str]:
+        async for delta in self._h(model, stream=True).stream.remote(req.model_dump(exclude={"adapter"})):
+            yield delta
+
+    async def stats(self) -> dict:
+        return await self.handle.stats.remote()
+
+
 @serve.deployment(name="ClaraApi", ray_actor_options={"num_cpus": 0.1})
 @serve.ingress()
 class ClaraApi:
-    def __init__(self, settings: dict):
-        self.settings = settings_from_dict(settings)
-        self.jobs = ActorBackend(get_or_create_job_manager(self.settings))
+    def __init__(self, settings: dict, llm_handle=None):
+        s = settings_from_dict(settings)
+        db = Database(s.storage.database_url)
+        self.app = build_app(
+            s,
+            jobs=ActorBackend(get_or_create_job_manager(s)),
+            serving=ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
+                                   embed=offline_embedder() if s.router.use_embeddings else None)
+            if llm_handle is not None else None,
+        )
 
     def __serve_build_asgi_app__(self):
-        # Built per replica after __init__, so routes see this replica's backends (Serve freezes a module-level app).
-        return build_app(self.settings, jobs=self.jobs)
+        # Serve freezes a module-level app; building it per replica lets routes see this replica's backends.
+        return self.app

@@ -18,6 +18,10 @@ class UnknownAdapter(LookupError):
     """No such adapter alias or version; the message lists what exists."""
 
 
+class InvalidReference(ValueError):
+    """A malformed adapter name, reference or path (HTTP 422)."""
+
+
 class RegistryConflict(ValueError):
     """The requested change does not fit the registry's state."""
 
@@ -26,7 +30,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     """`name` -> (name, None); `name@v3` -> (name, 3). Raises ValueError on anything else."""
     m = REF_RE.match(ref or "")
     if not m:
-        raise ValueError(f"invalid adapter reference {ref!r}: use 'name' or 'name@vN'")
+        raise InvalidReference(f"invalid adapter reference {ref!r}: use 'name' or 'name@vN'")
     return m["name"], int(m["version"]) if m["version"] else None
 
 

@@ -1,33 +1,50 @@
-"""FastAPI application factory: wires backends (job manager, later serving/learning/datasets) into the routes."""
+"""FastAPI application factory: every route module, wired to the backends (job manager, serving, ...) it is given."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
 
-from clara_ray.api import training_routes
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from clara_ray.api import openai_routes, serving_routes, training_routes
 from clara_ray.api.auth import PUBLIC, require, warn_if_open
 from clara_ray.api.errors import install_error_handlers
 from clara_ray.config import ClaraSettings
 
+BACKENDS = ("jobs", "serving", "datasets", "learning")
 
-def build_app(settings: ClaraSettings | None = None, *, jobs=None) -> FastAPI:
-    """All routes; backends may be attached later (Serve builds the app at import, wires it in __init__)."""
+
+def build_app(settings: ClaraSettings, **backends) -> FastAPI:
+    """All routes. `backends`: jobs (job manager), serving (ServingService), datasets, learning."""
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        raise TypeError(f"unknown backends {sorted(unknown)}")
     app = FastAPI(title="CLARA on Ray", version="0.1.0",
                   description="Train, serve and continuously improve LoRA adapters on Ray.")
-    if settings is not None:
-        attach(app, settings, jobs=jobs)
+    app.state.settings = settings
+    for name in BACKENDS:
+        setattr(app.state, name, backends.get(name))
+    warn_if_open(settings.security.mode)
     install_error_handlers(app)
-    app.include_router(training_routes.router)
+    for module in (training_routes, serving_routes, openai_routes):
+        app.include_router(module.router)
 
     @app.get("/health", tags=["ops"], dependencies=[require(PUBLIC)])
     async def health() -> dict:
         """Liveness: the API process answers."""
         return {"status": "ok"}
 
+    @app.get("/ready", tags=["ops"], dependencies=[require(PUBLIC)])
+    async def ready(request: Request):
+        """Readiness: answers 200 only when the model replicas generate a token."""
+        serving = request.app.state.serving
+        if serving is None:
+            return JSONResponse({"status": "not ready", "reason": "no serving backend"}, status_code=503)
+        try:
+            await asyncio.wait_for(serving.generate("ready?", "base", max_tokens=1), timeout=30)
+        except Exception as e:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse({"status": "not ready", "reason": type(e).__name__}, status_code=503)
+        return {"status": "ready"}
+
     return app
-
-
-def attach(app: FastAPI, settings: ClaraSettings, *, jobs) -> None:
-    app.state.settings = settings
-    app.state.jobs = jobs
-    warn_if_open(settings.security.mode)

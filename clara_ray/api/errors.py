@@ -8,9 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from clara_ray.adapters.registry import RegistryConflict, UnknownAdapter
+from clara_ray.adapters.registry import InvalidReference, RegistryConflict, UnknownAdapter
 from clara_ray.api.auth import PermissionDenied
 from clara_ray.data.prepare import DataError
+from clara_ray.serving.engine import AdapterIncompatible, AdapterNotFound, EngineOverloaded, PromptTooLong
+from clara_ray.serving.service import RequestRejected
+from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound, StoreUnavailable
 from clara_ray.training.job_store import IllegalTransition, JobNotFound
 
 log = logging.getLogger("clara.api")
@@ -22,6 +25,15 @@ STATUS_BY_ERROR: list[tuple[type[BaseException], int]] = [
     (DataError, 404),  # raised at submission only for an unknown dataset
     (IllegalTransition, 409),
     (RegistryConflict, 409),
+    (InvalidReference, 422),
+    (AdapterNotFound, 404),
+    (AdapterIncompatible, 409),
+    (PromptTooLong, 400),
+    (RequestRejected, 400),
+    (EngineOverloaded, 503),
+    (DatasetNotFound, 404),
+    (DatasetInputError, 422),  # message starts with the offending field
+    (StoreUnavailable, 503),
 ]
 
 

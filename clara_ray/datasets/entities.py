@@ -36,13 +36,17 @@ STATUTES: dict[str, str] = {
 _ROMAN = r"(?:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
 # A statute token: a known abbreviation, or an unknown CamelCase abbreviation ending in G/O/V/B (e.g. "KAG", "BayBO").
 _ABBR = r"(?:TA Lärm|TA Luft|\d{1,2}\. BImSchV|SGB " + _ROMAN + r"\b|[A-ZÄÖÜ][A-Za-zÄÖÜäöü]{0,10}(?:G|O|V|B|GB|VO))"
-REF = re.compile(r"(§§?|Art\.)\s*(\d+[a-z]?)((?:\s*(?:Abs\.|Satz|S\.|Nr\.|Buchst\.)\s*\d+[a-z]?)*)\s+(" + _ABBR + r")(?![\w])")
+_NUM = r"\d+[a-z]?(?:\s*(?:Abs\.|Satz|S\.|Nr\.|Buchst\.)\s*\d+[a-z]?)*"
 STATUTE = re.compile(r"(?<![\w§.])(" + _ABBR + r")(?![\w])")
 NOUN = re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]{5,}(?:-[A-ZÄÖÜ]?[a-zäöüß]+)*\b")
 # Words that look like statute abbreviations but are not.
 _NOT_STATUTES = {"DAB", "OVG", "BVerwG", "BFH", "BSG", "VG", "LSG", "FG", "BGH", "EuGH", "BVerfG", "Nr", "Abs"}
 _NAME_TO_ABBR = {name.lower(): abbr for abbr, name in STATUTES.items()}
-_NAMES = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, _NAME_TO_ABBR), key=len, reverse=True)) + r")(?![\w-])")
+_NAME_ALT = "|".join(sorted(map(re.escape, _NAME_TO_ABBR), key=len, reverse=True))
+_NAMES = re.compile(r"(?<![\w-])(" + _NAME_ALT + r")(?:e?s|n)?(?![\w-])", re.IGNORECASE)
+# A provision group: "§ 35 Abs. 2 BauGB", "§§ 14, 15 BNatSchG", "§ 14 und § 15 des Bundesnaturschutzgesetzes".
+REF = re.compile(r"(§§?|Art\.)\s*(" + _NUM + r"(?:\s*(?:,|und|sowie|oder|bis)\s*(?:§§?\s*)?" + _NUM + r")*)"
+                 r"\s+(?:(?:des|der|dem|den|im|nach dem)\s+)?(?:(" + _ABBR + r")|((?i:" + _NAME_ALT + r"))(?:e?s|n)?)(?![\w])")
 # Structure words of legal documents (headings, FAQ/judgment boilerplate): never named keywords.
 _BOILERPLATE = set("""frage antwort antworten leitsatz tatbestand entscheidungsgründe urteil urteile leitfaden hinweise hinweis
 praxis praxistipp schritt erläuterungen anwendungsbereich inkrafttreten verfahren behörde behörden beteiligten fazit
@@ -77,20 +81,22 @@ def extract(text: str, *, keywords: int = 8, known_statutes_only: bool = False) 
     """Entities of a document (or a query) and the PART_OF links of its provisions."""
     out = Extraction()
     for m in REF.finditer(text):
-        sign, num, _detail, abbr = m.groups()
-        abbr = " ".join(abbr.split())
+        sign, nums, abbr, name = m.groups()
+        abbr = " ".join(abbr.split()) if abbr else _NAME_TO_ABBR[name.lower()]
         if not _is_statute(abbr, known_statutes_only):
             continue
-        prov = f"{'Art.' if sign.startswith('Art') else '§'} {num} {abbr}"
-        out.add(f"ref:{prov}", prov, "provision")
-        out.part_of.add((f"ref:{prov}", statute_key(abbr)))
+        # Numbers of the group, without the Abs./Nr. details ("14 Abs. 2, 15" -> 14, 15).
+        for num in re.findall(r"(?:^|,|und|sowie|oder|bis|§)\s*§?\s*(\d+[a-z]?)", nums):
+            prov = f"{'Art.' if sign.startswith('Art') else '§'} {num} {abbr}"
+            out.add(f"ref:{prov}", prov, "provision")
+            out.part_of.add((f"ref:{prov}", statute_key(abbr)))
         out.add(statute_key(abbr), abbr, "statute", 0)  # the statute node exists; counted below
     for m in STATUTE.finditer(text):
         abbr = " ".join(m.group(1).split())
         if _is_statute(abbr, True):
             out.add(statute_key(abbr), abbr, "statute")
-    for m in _NAMES.finditer(text.lower()):  # full statute names ("Baugesetzbuch") -> the abbreviation's node
-        abbr = _NAME_TO_ABBR[m.group(1)]
+    for m in _NAMES.finditer(text):  # full statute names ("Baugesetzbuch") -> the abbreviation's node
+        abbr = _NAME_TO_ABBR[m.group(1).lower()]
         out.add(statute_key(abbr), abbr, "statute")
     if keywords:
         nouns = Counter(w for w in NOUN.findall(text)

@@ -11,7 +11,7 @@ class DatasetInputError(ValueError):
     """A user mistake in a request or uploaded file (422); `field` names the offending input."""
 
     def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
+        super().__init__(f"{field}: {message}" if field and not message.startswith(f"{field}") else message)
         self.field = field
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from clara_ray.datasets.corpus import document_view
 from clara_ray.datasets.entities import query_keys
@@ -23,7 +22,6 @@ class SearchEngine:
         self.s = stores
         self.cfg = settings
         self._embedder = embedder  # callable returning the Embedder (loaded on first use)
-        self._pool = ThreadPoolExecutor(3, thread_name_prefix="clara-search")
 
     def source_hits(self, source: str, query: str, limit: int, filters: SearchFilters | None) -> list[Hit]:
         if source == "vector":
@@ -60,11 +58,8 @@ class SearchEngine:
             timings[source] = round((time.perf_counter() - t) * 1000, 2)
             return hits
 
-        if len(active) > 1:
-            futures = {s: self._pool.submit(run, s) for s in active}
-            rankings = {s: f.result() for s, f in futures.items()}
-        else:
-            rankings = {active[0]: run(active[0])}
+        # Sequential on purpose: graph and keyword take milliseconds, and threads only contend for the GIL.
+        rankings = {s: run(s) for s in active}
         if mode == "hybrid":
             fused = weighted_rrf(rankings, weights, self.cfg.rrf_k)[:top_k]
         else:
@@ -107,4 +102,4 @@ class SearchEngine:
         return results
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        pass

@@ -129,7 +129,7 @@ class DatasetService:
                 try:
                     normalise(r)
                 except RecordError as e:
-                    raise DatasetInputError(f"source.records[{i}]: {e}", f"source.records.{i}") from None
+                    raise DatasetInputError(str(e), f"source.records.{i}") from None
             records = list(src.records)
             source = {"type": "records", "count": len(records)}
         else:

@@ -63,12 +63,19 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.G
 class CpuEngine(Engine):
     """Serves one base model plus up to `max_adapters` LoRA adapters with batched multi-LoRA forwards.
 
-    Scheduling: an asyncio task owns the running batch. When idle it waits up to `batch_wait_ms` (or until
-    `max_batch_size` requests are ready), prefills them in one left-padded forward, then runs one forward per
-    decode step for all rows. New requests join between steps (one prefill forward, then merged into the
-    batch's KV cache); finished rows leave. Forwards run in a worker thread under the engine lock, which also
-    serialises adapter loads/unloads with decoding. Adapters used by queued or running requests are pinned:
-    unloading/evicting one retires it at once (no new requests) but frees its slot only when they finish.
+    Scheduling (continuous batching): an asyncio task owns the running batch. When idle it waits up to
+    `batch_wait_ms` (or until `max_batch_size` requests are ready) and prefills them (left-padded; rows of very
+    different prompt lengths may be split into a few prefill forwards to limit padding). Then every decode step
+    is ONE forward for all rows, whatever adapter each row uses. New requests join between steps (prefill, then
+    their KV cache is merged into the batch's); finished rows leave. Forwards run in a worker thread
+    (`asyncio.to_thread`) under the engine lock, which also serialises adapter loads/unloads with decoding.
+
+    Adapters: each loaded adapter occupies a slot of the stacked LoRA tensors (see multi_lora.py). Adapters
+    used by queued or running requests are pinned: unloading/evicting one retires it at once (new requests
+    get AdapterNotFound) but its slot is cleared only after those requests finish ("drain then evict").
+
+    Limits: `max_tokens` is clamped to `max_new_tokens` and to the model context; full-attention decoder
+    models only (a sliding window, if configured, is ignored).
     """
 
     def __init__(
@@ -121,8 +128,12 @@ class CpuEngine(Engine):
 
         self.bank = LoraBank(self.model, num_slots=max_adapters + 1, max_rank=max_lora_rank)
         self._shapes = self.bank.shapes()
-        self._registry = AdapterRegistry(max_adapters, self.bank.write, self.bank.clear)
-        self._lock = threading.RLock()  # model, bank, registry, batch and counters
+        # Two locks, always taken in this order: `_lock` guards the registry, queue and counters (short
+        # sections: submitting does not wait for a forward); `_model_lock` is held by the worker for each step
+        # and by LoRA slot writes, which serialises adapter loads/unloads with decoding.
+        self._lock = threading.RLock()
+        self._model_lock = threading.RLock()
+        self._registry = AdapterRegistry(max_adapters, self._write_slot, self._clear_slot)
         self._batch = DecodeBatch(cfg.num_hidden_layers)
         self._waiting: deque[_Row] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +162,14 @@ class CpuEngine(Engine):
         with self._lock:
             self._registry.add(adapter_id, str(path), weights)
         self._notify()
+
+    def _write_slot(self, slot: int, weights) -> None:
+        with self._model_lock:
+            self.bank.write(slot, weights)
+
+    def _clear_slot(self, slot: int) -> None:
+        with self._model_lock:
+            self.bank.clear(slot)
 
     def unload_adapter(self, adapter_id: str) -> None:
         with self._lock:
@@ -265,7 +284,7 @@ class CpuEngine(Engine):
         self._task = loop.create_task(self._run(), name="clara-cpu-engine")
 
     def _abandon(self) -> None:
-        with self._lock:
+        with self._lock, self._model_lock:  # a step of the old loop may still be running in its thread
             for row in [*self._waiting, *self._batch.rows]:
                 row.state = "done"
                 if row.entry is not None:
@@ -325,7 +344,7 @@ class CpuEngine(Engine):
             try:
                 events = await asyncio.to_thread(self._step, joiners)
             except Exception as e:  # a failed forward fails its rows, not the engine
-                with self._lock:
+                with self._lock, self._model_lock:
                     for row in [*joiners, *self._batch.rows]:
                         self._finish(row, e)
                     self._batch = DecodeBatch(self._batch.num_layers)
@@ -341,7 +360,7 @@ class CpuEngine(Engine):
 
     def _step(self, joiners: list[_Row]) -> list[tuple[_Row, str, bool]]:
         events: list[tuple[_Row, str, bool]] = []
-        with self._lock, torch.inference_mode():
+        with self._model_lock, torch.inference_mode():
             b = self._batch
             if any(r.cancelled for r in b.rows):
                 events += [(r, "", True) for r in b.rows if r.cancelled]
@@ -465,7 +484,7 @@ class CpuEngine(Engine):
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        with self._lock:
+        with self._lock, self._model_lock:
             err = EngineError("engine closed")
             for row in [*self._waiting, *self._batch.rows]:
                 self._finish(row, err)

@@ -1,0 +1,146 @@
+"""Seed serving routes: adapter load/activate/unload/list/rollback, generate (plain, streamed, batch), router."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from clara_ray.api.auth import Principal, require
+
+router = APIRouter(prefix="/api/serving", tags=["serving"])
+
+
+class GenerateBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    prompt: str = Field(min_length=1)
+    """The prompt text (sent as is; use /v1/chat/completions for chat formatting)."""
+    adapter: str | None = Field(None, max_length=120)
+    """`name`, `name@vN`, `base`; omitted = the router picks one."""
+    max_tokens: int = Field(64, ge=1)
+    temperature: float = Field(0.0, ge=0, le=5)
+    top_p: float = Field(1.0, gt=0, le=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    def params(self) -> dict:
+        return self.model_dump(exclude={"prompt", "adapter"})
+
+
+class BatchBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    requests: list[GenerateBody] = Field(min_length=1, max_length=64)
+
+
+class LoadBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(max_length=48)
+    path: str = Field(max_length=1024)
+    domain: str | None = Field(None, max_length=64)
+    description: str | None = Field(None, max_length=2000)
+
+
+class ActivateBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    adapter: str = Field(max_length=120)
+    """The exact version to serve for its alias, e.g. `baurecht@v3`."""
+
+
+class RollbackBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(max_length=48)
+    to_version: int | None = Field(None, ge=1)
+    """Version number to re-activate; default the previously active one."""
+
+
+class RouterConfigBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    default_adapter: str | None = None
+    hard_domain: float | None = Field(None, ge=0)
+    conf_low: float | None = Field(None, ge=0, le=1)
+    conf_high: float | None = Field(None, ge=0, le=1)
+    use_embeddings: bool | None = None
+    exploration: float | None = Field(None, ge=0, le=1)
+
+
+def _svc(request: Request):
+    return request.app.state.serving
+
+
+@router.post("/load_adapter", status_code=201)
+async def load_adapter(body: LoadBody, request: Request, who: Annotated[Principal, require("adapters:activate")]):
+    """Register a PEFT adapter folder as a new immutable version (validated: base model, rank, files)."""
+    return await asyncio.to_thread(_svc(request).load_adapter, body.name, body.path, domain=body.domain,
+                                   description=body.description)
+
+
+@router.post("/activate_adapter")
+async def activate_adapter(body: ActivateBody, request: Request,
+                           who: Annotated[Principal, require("adapters:activate")]):
+    """Point the alias at this version; every replica serves it for new requests, in-flight ones finish."""
+    return await asyncio.to_thread(_svc(request).activate, body.adapter)
+
+
+@router.post("/rollback")
+async def rollback(body: RollbackBody, request: Request, who: Annotated[Principal, require("adapters:activate")]):
+    """Re-activate an earlier version of an alias."""
+    return await asyncio.to_thread(_svc(request).rollback, body.name, body.to_version)
+
+
+@router.delete("/unload_adapter")
+async def unload_adapter(request: Request, who: Annotated[Principal, require("adapters:activate")],
+                         adapter: Annotated[str, Query(max_length=120)]):
+    """Retire a version (not the active one): new requests cannot use it; replicas evict it when idle."""
+    return await asyncio.to_thread(_svc(request).unload, adapter)
+
+
+@router.get("/adapters/list")
+async def list_adapters(request: Request, who: Annotated[Principal, require("adapters:read")]):
+    return await asyncio.to_thread(_svc(request).list_adapters)
+
+
+@router.post("/generate")
+async def generate(body: GenerateBody, request: Request, who: Annotated[Principal, require("serving:generate")]):
+    return await _svc(request).generate(body.prompt, body.adapter, **body.params())
+
+
+@router.post("/generate/batch")
+async def generate_batch(body: BatchBody, request: Request,
+                         who: Annotated[Principal, require("serving:generate")]):
+    """Run all requests concurrently (they share decoding batches); results in request order."""
+    svc = _svc(request)
+    results = await asyncio.gather(*(svc.generate(r.prompt, r.adapter, **r.params()) for r in body.requests))
+    return {"results": results}
+
+
+@router.post("/generate/stream")
+async def generate_stream(body: GenerateBody, request: Request,
+                          who: Annotated[Principal, require("serving:generate")]):
+    """Server-sent events: one `data: {"delta": ...}` per token chunk, then `data: [DONE]`."""
+    resolved, chunks = await _svc(request).stream(body.prompt, body.adapter, **body.params())
+
+    async def events():
+        async for delta in chunks:
+            yield f"data: {json.dumps({'delta': delta, 'model': resolved.ref})}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.get("/router/status")
+async def router_status(request: Request, who: Annotated[Principal, require("adapters:read")]):
+    return await _svc(request).router_status()
+
+
+@router.post("/router/configure")
+async def router_configure(body: RouterConfigBody, request: Request,
+                           who: Annotated[Principal, require("adapters:activate")]):
+    """Change router thresholds / default adapter at run time (this API replica)."""
+    updates = body.model_dump(exclude_unset=True)
+    if updates.get("default_adapter"):
+        _svc(request).catalog.resolve(updates["default_adapter"])  # 404/422 before it is stored
+    return _svc(request).router.configure(**updates).model_dump()

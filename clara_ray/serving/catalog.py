@@ -1,0 +1,66 @@
+"""Model names -> adapter versions: `alias`, `alias@vN`, `<base>:alias`, or the base model; alias lookups cached briefly."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from clara_ray.adapters.registry import AdapterRegistry, UnknownAdapter, parse_ref
+
+BASE_NAMES = {"", "base", "__base__"}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    requested: str
+    version_id: str | None  # None = the base model
+    ref: str | None  # name@vN
+    uri: str | None = None
+    rank: int = 0
+    base_model: str | None = None
+    domain: str | None = None
+
+
+class AdapterCatalog:
+    """Read side of the registry for serving. Versions are immutable, so only alias lookups need a TTL."""
+
+    def __init__(self, registry: AdapterRegistry, base_model: str, ttl_seconds: float = 1.0):
+        self.registry, self.base_model, self.ttl = registry, base_model, ttl_seconds
+        self._alias_cache: dict[str, tuple[float, ResolvedModel]] = {}
+
+    def resolve(self, model: str | None) -> ResolvedModel:
+        """Raises ValueError for a malformed name (422) and UnknownAdapter for an unknown one (404)."""
+        name = (model or "").strip()
+        if name in BASE_NAMES or name == self.base_model:
+            return ResolvedModel(name, None, None)
+        if ":" in name:  # Ray Serve LLM style `base:adapter`
+            base, _, name = name.partition(":")
+            if base not in (self.base_model, "base"):
+                raise UnknownAdapter(f"unknown base model {base!r}; this deployment serves {self.base_model!r}")
+        _, version = parse_ref(name)
+        if version is None:
+            hit = self._alias_cache.get(name)
+            if hit and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+        v = self.registry.resolve(name)
+        resolved = ResolvedModel(model or "", v.id, f"{v.name}@v{v.version}", v.uri, v.rank, v.base_model, v.domain)
+        if version is None:
+            self._alias_cache[name] = (time.monotonic(), resolved)
+        return resolved
+
+    def invalidate(self, name: str | None = None) -> None:
+        if name is None:
+            self._alias_cache.clear()
+        else:
+            self._alias_cache.pop(name, None)
+
+    def models(self) -> list[dict]:
+        """Entries of /v1/models: the base model, every alias and every version."""
+        out = [{"id": self.base_model, "object": "model", "owned_by": "clara", "kind": "base"}]
+        for a in self.registry.aliases():
+            out.append({"id": a.name, "object": "model", "owned_by": "clara", "kind": "alias",
+                        "version": f"{a.name}@v{a.version}"})
+        for v in self.registry.versions():
+            out.append({"id": f"{v.name}@v{v.version}", "object": "model", "owned_by": "clara", "kind": "version",
+                        "status": v.status, "created": int(v.created_at.timestamp())})
+        return out

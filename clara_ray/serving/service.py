@@ -1,0 +1,166 @@
+"""Serving service behind the HTTP routes: resolve the model, route prompts, bound requests, manage adapter versions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import AsyncIterator, Protocol
+
+from clara_ray.adapters.registry import AdapterRegistry, InvalidReference, RegistryConflict
+from clara_ray.adapters.store import AdapterStore
+from clara_ray.config import ClaraSettings
+from clara_ray.db.engine import Database
+from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
+from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult
+from clara_ray.serving.router import AdapterRouter, Candidate
+from clara_ray.training.spec import check_adapter_name
+
+
+class RequestRejected(ValueError):
+    """A request exceeds a limit (prompt length, max_tokens); maps to HTTP 400."""
+
+
+class LLMBackend(Protocol):
+    """Where generation happens: LLM replicas through Serve handles, or an engine in-process."""
+
+    async def generate(self, req: GenerationRequest, model: ResolvedModel) -> GenerationResult: ...
+    def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[str]: ...
+    async def stats(self) -> dict: ...
+
+
+def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int) -> dict:
+    """Validate a PEFT folder before anything is loaded; returns its adapter_config. Raises AdapterIncompatible."""
+    if not path or ".." in Path(path).parts or not re.fullmatch(r"[\w./@:+-]+", path):
+        raise InvalidReference(f"invalid adapter path {path!r}")
+    folder = Path(path)
+    cfg_file = folder / "adapter_config.json"
+    if not cfg_file.is_file() or not any(folder.glob("adapter_model.*")):
+        raise AdapterIncompatible(f"{path} is not a PEFT adapter folder (adapter_config.json + adapter_model.*)")
+    cfg = json.loads(cfg_file.read_text())
+    if cfg.get("peft_type", "LORA") != "LORA":
+        raise AdapterIncompatible(f"only LoRA adapters can be served, not {cfg.get('peft_type')}")
+    rank = int(cfg.get("r", 0))
+    if rank > max_rank:
+        raise AdapterIncompatible(f"adapter rank {rank} exceeds this deployment's max_lora_rank {max_rank}")
+    base = Path(str(cfg.get("base_model_name_or_path") or "")).name
+    if base and base != base_model_id:
+        raise AdapterIncompatible(f"adapter was trained on base model {base!r}, this deployment serves {base_model_id!r}")
+    return cfg
+
+
+class ServingService:
+    def __init__(self, settings: ClaraSettings, db: Database, backend: LLMBackend, *, base_model_path: str,
+                 embed=None):
+        from clara_ray.training.pipeline import base_model_id
+
+        self.settings = settings
+        self.registry = AdapterRegistry(db)
+        self.store = AdapterStore(settings.storage.adapter_store_uri)
+        self.base_model_path = base_model_path
+        self.base_model_id = base_model_id(base_model_path)
+        self.catalog = AdapterCatalog(self.registry, self.base_model_id, settings.serving.alias_ttl_seconds)
+        self.router = AdapterRouter(settings.router, embed)
+        self.backend = backend
+        self._tokenizer = None
+
+    # ---- generation ---------------------------------------------------------------------------------------
+    def _bound(self, max_tokens: int, prompt: str) -> None:
+        limit = self.settings.serving.max_new_tokens
+        if max_tokens > limit:
+            raise RequestRejected(f"max_tokens {max_tokens} exceeds the limit of {limit}")
+        if len(prompt) > self.settings.serving.max_prompt_tokens * 8:  # cheap pre-check; the engine counts tokens
+            raise RequestRejected(f"prompt of {len(prompt)} characters is too long")
+
+    def pick(self, model: str | None, prompt: str) -> tuple[ResolvedModel, dict | None]:
+        """The named model, or the router's choice when none is named."""
+        if model:
+            return self.catalog.resolve(model), None
+        decision = self.router.route(prompt, self.candidates())
+        routing = {"adapter": decision.adapter, "confidence": round(decision.confidence, 4),
+                   "method": decision.method, "reason": decision.reason,
+                   "scores": {k: round(v, 4) for k, v in decision.scores.items()}}
+        return self.catalog.resolve(decision.adapter), routing
+
+    def candidates(self) -> list[Candidate]:
+        versions = {v.id: v for v in self.registry.versions()}
+        return [Candidate(a.name, versions[a.version_id].domain, versions[a.version_id].description)
+                for a in self.registry.aliases()]
+
+    async def generate(self, prompt: str, model: str | None = None, **params) -> dict:
+        req = GenerationRequest(prompt=prompt, **params)
+        self._bound(req.max_tokens, prompt)
+        resolved, routing = self.pick(model, prompt)
+        res = await self.backend.generate(req, resolved)
+        return {"text": res.text, "model": resolved.ref or self.base_model_id, "finish_reason": res.finish_reason,
+                "usage": {"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens},
+                "routing": routing}
+
+    async def stream(self, prompt: str, model: str | None = None, **params) -> tuple[ResolvedModel, AsyncIterator[str]]:
+        req = GenerationRequest(prompt=prompt, **params)
+        self._bound(req.max_tokens, prompt)
+        resolved, _ = self.pick(model, prompt)
+        return resolved, self.backend.stream(req, resolved)
+
+    def chat_prompt(self, messages: list[dict]) -> str:
+        if self._tokenizer is None:
+            from clara_ray.model.base_model import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.base_model_path)
+        return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    # ---- adapter management -------------------------------------------------------------------------------
+    def load_adapter(self, name: str, path: str, *, domain: str | None = None, description: str | None = None) -> dict:
+        """Register an external PEFT folder as a new immutable version (copied into the adapter store)."""
+        try:
+            check_adapter_name(name)
+        except ValueError as e:
+            raise InvalidReference(f"invalid adapter name {name!r}: {e}") from None
+        cfg = check_adapter_folder(path, base_model_id=self.base_model_id, max_rank=self.settings.serving.max_lora_rank)
+        from clara_ray.db.tables import new_id
+
+        vid = new_id()
+        uri = self.store.put(Path(path), name, vid)
+        row = self.registry.register(name=name, uri=uri, version_id=vid, base_model=self.base_model_id,
+                                     trainer_type="IMPORTED", rank=int(cfg.get("r", 0)), status="candidate",
+                                     domain=domain, description=description,
+                                     config={k: cfg.get(k) for k in ("r", "lora_alpha", "target_modules")})
+        return self.version_view(row)
+
+    def activate(self, ref: str) -> dict:
+        v = self.registry.resolve(ref)
+        alias = self.registry.activate(v.id, reason="activated through the API")
+        self.catalog.invalidate(v.name)
+        return {"alias": alias.name, "version": f"{alias.name}@v{alias.version}", "revision": alias.revision}
+
+    def rollback(self, name: str, to_version: int | None = None) -> dict:
+        alias = self.registry.rollback(name, to_version)
+        self.catalog.invalidate(name)
+        return {"alias": alias.name, "version": f"{alias.name}@v{alias.version}", "revision": alias.revision}
+
+    def unload(self, ref: str) -> dict:
+        """Retire a version: no new requests reach it; replicas evict it once idle (LRU)."""
+        v = self.registry.resolve(ref)
+        if ref == v.name:
+            raise RegistryConflict(f"name an exact version (e.g. {v.name}@v{v.version}), not the alias")
+        self.registry.set_status(v.id, "archived", "unloaded through the API")
+        return self.version_view(self.registry.get_version(v.id))
+
+    def list_adapters(self) -> dict:
+        aliases = {a.name: f"{a.name}@v{a.version}" for a in self.registry.aliases()}
+        return {"base_model": self.base_model_id, "aliases": aliases,
+                "versions": [self.version_view(v) for v in self.registry.versions()]}
+
+    @staticmethod
+    def version_view(v) -> dict:
+        return {"id": v.id, "ref": f"{v.name}@v{v.version}", "name": v.name, "version": v.version,
+                "status": v.status, "status_reason": v.status_reason, "domain": v.domain,
+                "description": v.description, "trainer_type": v.trainer_type, "rank": v.rank,
+                "base_model": v.base_model, "metrics": v.metrics, "job_id": v.job_id, "parent_id": v.parent_id,
+                "created_at": v.created_at.isoformat() if v.created_at else None}
+
+    async def router_status(self) -> dict:
+        return {"settings": self.router.settings.model_dump(), "decisions": self.router.decisions,
+                "candidates": [c.__dict__ for c in self.candidates()],
+                "embeddings": bool(self.router._embed) and self.router.settings.use_embeddings,
+                "replicas": await self.backend.stats()}

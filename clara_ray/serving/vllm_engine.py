@@ -1,0 +1,107 @@
+"""vLLM engine for GPU replicas (the `vllm` extra): LoRA enabled, one LoRARequest per request, versions never reloaded in place."""
+
+from __future__ import annotations
+
+import uuid
+from typing import AsyncIterator
+
+from clara_ray.config import ClaraSettings
+from clara_ray.serving.engine import AdapterNotFound, Engine, GenerationRequest, GenerationResult
+
+
+def vllm_engine_args(base_model_path: str, settings: ClaraSettings) -> dict:
+    """Keyword arguments of vllm.AsyncEngineArgs from our config (tested without vLLM installed)."""
+    s = settings.serving
+    return {
+        "model": base_model_path,
+        "enable_lora": True,
+        "max_loras": s.vllm_max_loras,
+        "max_lora_rank": s.max_lora_rank,
+        "max_cpu_loras": max(s.vllm_max_cpu_loras, s.vllm_max_loras),
+        "gpu_memory_utilization": s.vllm_gpu_memory_utilization,
+        "max_model_len": s.max_prompt_tokens + s.max_new_tokens,
+        # Adapter versions are immutable (new id per version), so prefix caching never serves stale KV.
+        "enable_prefix_caching": True,
+    }
+
+
+def serve_llm_config(base_model_path: str, settings: ClaraSettings) -> dict:
+    """An `ray.serve.llm.LLMConfig` as a dict, for deployments that use Ray Serve LLM directly.
+
+    Its dynamic LoRA loading reads `<dynamic_lora_loading_path>/<adapter>` from an object store,
+    so the adapter store must be s3://, gs://, abfss:// or azure://.
+    """
+    store = settings.storage.adapter_store_uri
+    if not store.split("://")[0] in ("s3", "gs", "abfss", "azure"):
+        raise ValueError(f"Ray Serve LLM loads LoRA adapters only from object stores; adapter_store_uri is {store!r}")
+    s = settings.serving
+    return {
+        "model_loading_config": {"model_id": "base", "model_source": base_model_path},
+        "lora_config": {"dynamic_lora_loading_path": store, "max_num_adapters_per_replica": s.max_adapters_per_replica},
+        "engine_kwargs": {k: v for k, v in vllm_engine_args(base_model_path, settings).items() if k != "model"},
+        "deployment_config": {"autoscaling_config": {"min_replicas": 1, "max_replicas": s.num_replicas}},
+    }
+
+
+class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/gpu
+    def __init__(self, base_model_path: str, settings: ClaraSettings):
+        from vllm import AsyncEngineArgs, AsyncLLMEngine
+
+        self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**vllm_engine_args(base_model_path, settings)))
+        self._adapters: dict[str, tuple[int, str]] = {}
+        self._next_int = 1
+
+    def _lora(self, adapter: str | None):
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        if adapter not in self._adapters:
+            raise AdapterNotFound(f"adapter {adapter} not loaded")
+        int_id, path = self._adapters[adapter]
+        return LoRARequest(adapter, int_id, path)
+
+    def _params(self, req: GenerationRequest):
+        from vllm import SamplingParams
+
+        return SamplingParams(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
+                              stop=req.stop, seed=req.seed)
+
+    async def generate(self, req: GenerationRequest) -> GenerationResult:
+        final = None
+        async for out in self.engine.generate(req.prompt, self._params(req), uuid.uuid4().hex,
+                                              lora_request=self._lora(req.adapter)):
+            final = out
+        o = final.outputs[0]
+        return GenerationResult(text=o.text, token_ids=list(o.token_ids), completion_tokens=len(o.token_ids),
+                                prompt_tokens=len(final.prompt_token_ids), finish_reason=o.finish_reason or "stop",
+                                adapter=req.adapter)
+
+    async def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
+        sent = 0
+        async for out in self.engine.generate(req.prompt, self._params(req), uuid.uuid4().hex,
+                                              lora_request=self._lora(req.adapter)):
+            text = out.outputs[0].text
+            if len(text) > sent:
+                yield text[sent:]
+                sent = len(text)
+
+    def load_adapter(self, adapter_id: str, path: str, *, expected_base: str | None = None) -> None:
+        # A new version always gets a new int id: vLLM never sees the same id with other weights.
+        self._adapters[adapter_id] = (self._next_int, path)
+        self._next_int += 1
+
+    def unload_adapter(self, adapter_id: str) -> None:
+        if adapter_id not in self._adapters:
+            raise AdapterNotFound(adapter_id)
+        int_id, _ = self._adapters.pop(adapter_id)
+        # Fire-and-forget: vLLM drops it from its GPU/CPU LoRA caches.
+        import asyncio
+
+        asyncio.ensure_future(self.engine.remove_lora(int_id))
+
+    def loaded_adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    def stats(self) -> dict:
+        return {"engine": "vllm", "adapters": list(self._adapters)}
