@@ -59,7 +59,7 @@ class ClaraApi:
     def __init__(self, settings: dict, llm_handle=None):
         s = settings_from_dict(settings)
         db = Database(s.storage.database_url)
-        self.app = build_app(
+        self._app = build_app(
             s,
             jobs=ActorBackend(get_or_create_job_manager(s)),
             serving=ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
@@ -69,4 +69,4 @@ class ClaraApi:
 
     def __serve_build_asgi_app__(self):
         # Serve freezes a module-level app; building it per replica lets routes see this replica's backends.
-        return self.app
+        return self._app

@@ -53,11 +53,12 @@ def base_model(ray_settings):
 def api_url(ray_cluster, ray_settings, base_model):
     from ray import serve
 
-    from deployments.api import ClaraApi
+    from deployments.app import build
 
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(ClaraApi.bind(ray_settings.model_dump(mode="json")), name="clara", route_prefix="/")
+    overrides = ray_settings.model_dump(mode="json")
+    serve.run(build(overrides), name="clara", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     httpx.get(url + "/health", timeout=30).raise_for_status()
     yield url
