@@ -208,6 +208,33 @@ class RouterSettings(Section):
     """Share of medium-confidence requests routed to the runner-up (to gather feedback on it)."""
 
 
+class LearningSettings(Section):
+    buffer_size: int = Field(500, ge=1)
+    """Pending samples kept per deployment; beyond it the lowest-priority ones are dropped."""
+    quality_threshold: float = Field(0.5, ge=0, le=1)
+    """Feedback with a lower quality score is rejected (with the reason)."""
+    min_batch_size: int = Field(50, ge=1)
+    """Size trigger: this many pending samples for an alias start a cycle."""
+    train_interval_seconds: float = Field(300, gt=0)
+    """Time trigger: a cycle starts this long after the last one when at least one new sample is pending."""
+    max_batch_size: int = Field(200, ge=1)
+    """Most samples one cycle trains on (highest priority first)."""
+    min_improvement: float = Field(0.01, ge=0, lt=1)
+    """Gate: validation perplexity must drop by at least this fraction to promote."""
+    max_regression: float = Field(0.02, ge=0, lt=1)
+    """Gate: the regression set's perplexity may rise by at most this fraction."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Learning rate of cycle jobs (default `continuous.learning_rate`)."""
+    epochs: int = Field(1, ge=1)
+    """Epochs of cycle jobs."""
+    regression_path: str | None = None
+    """JSONL of the fixed regression set (default: a fixed sample of the bundled corpus across domains)."""
+    cycle_timeout_seconds: float = Field(1800, gt=0)
+    """A cycle whose training job runs longer fails."""
+    check_interval_seconds: float = Field(1.0, gt=0)
+    """How often the buffer checks its triggers."""
+
+
 class SecuritySettings(Section):
     mode: Literal["off", "dev", "production", "strict"] = "off"
     """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS; strict: production + HTTPS + rate limits."""
@@ -229,6 +256,7 @@ class ClaraSettings(BaseSettings):
     api: ApiSettings = ApiSettings()
     serving: ServingSettings = ServingSettings()
     router: RouterSettings = RouterSettings()
+    learning: LearningSettings = LearningSettings()
     security: SecuritySettings = SecuritySettings()
 
     @field_validator("model")

@@ -13,6 +13,7 @@ from clara_ray.api.auth import PermissionDenied
 from clara_ray.data.prepare import DataError
 from clara_ray.serving.engine import AdapterIncompatible, AdapterNotFound, EngineOverloaded, PromptTooLong
 from clara_ray.serving.service import RequestRejected
+from clara_ray.learning.loop import NothingToTrain
 from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound, StoreUnavailable
 from clara_ray.training.job_store import IllegalTransition, JobNotFound
 
@@ -26,6 +27,7 @@ STATUS_BY_ERROR: list[tuple[type[BaseException], int]] = [
     (IllegalTransition, 409),
     (RegistryConflict, 409),
     (InvalidReference, 422),
+    (NothingToTrain, 409),
     (AdapterNotFound, 404),
     (AdapterIncompatible, 409),
     (PromptTooLong, 400),

@@ -36,5 +36,10 @@ def chunk_text(text: str, size: int = 600, overlap: int = 80) -> list[str]:
             else:
                 cur = f"{cur}\n\n{piece}" if cur else piece
     if cur:
-        chunks.append(cur)
+        # A short tail (often boilerplate such as a costs sentence) joins the previous chunk: tiny chunks embed
+        # close to the corpus centre and would match every query.
+        if chunks and len(cur) < size // 3:
+            chunks[-1] = f"{chunks[-1]}\n\n{cur}"
+        else:
+            chunks.append(cur)
     return chunks or [text.strip()]

@@ -26,6 +26,8 @@ class SearchRequest(BaseModel):
     weights: Weights | None = None
     """Per-source weights of hybrid search; omitted ones take the configured defaults (0.5/0.3/0.2)."""
     filters: SearchFilters | None = None
+    fusion: Literal["score", "rrf"] | None = None
+    """Hybrid fusion method (default from configuration: "score"); see clara_ray/datasets/fusion.py."""
     include_text: bool = True
     """Return each document's full text (else title, metadata and the matching snippet only)."""
 
@@ -44,6 +46,7 @@ class SearchSource(BaseModel):
     mode: SearchMode = "hybrid"
     top_k: int = Field(50, ge=1, le=1000)
     weights: Weights | None = None
+    fusion: Literal["score", "rrf"] | None = None
     filters: SearchFilters | None = None
 
 

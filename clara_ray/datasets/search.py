@@ -1,4 +1,4 @@
-"""Search over the three stores: one source at a time or hybrid (weighted RRF, see fusion.py), with filters."""
+"""Search over the three stores: one source at a time or hybrid (score fusion or weighted RRF, see fusion.py), with filters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from clara_ray.datasets.corpus import document_view
 from clara_ray.datasets.entities import query_keys
 from clara_ray.datasets.errors import DatasetInputError
 from clara_ray.datasets.filters import SearchFilters
-from clara_ray.datasets.fusion import weighted_rrf
+from clara_ray.datasets.fusion import fuse
 from clara_ray.datasets.schemas import SearchRequest
 from clara_ray.datasets.settings import DatasetSettings
 from clara_ray.datasets.stores.base import Hit
@@ -60,8 +60,9 @@ class SearchEngine:
 
         # Sequential on purpose: graph and keyword take milliseconds, and threads only contend for the GIL.
         rankings = {s: run(s) for s in active}
+        method = req.fusion or self.cfg.fusion
         if mode == "hybrid":
-            fused = weighted_rrf(rankings, weights, self.cfg.rrf_k)[:top_k]
+            fused = fuse(method, rankings, weights, self.cfg.rrf_k)[:top_k]
         else:
             fused = [{"doc_id": h.doc_id, "score": round(h.score, 6), "sources": {mode: {"score": round(h.score, 6),
                                                                                           "rank": r}}}
@@ -72,8 +73,12 @@ class SearchEngine:
                "counts": {s: len(h) for s, h in rankings.items()}, "timings_ms": timings,
                "filters": req.filters.model_dump(mode="json", exclude_none=True) if req.filters else {}}
         if mode == "hybrid":
-            out["fusion"] = {"method": "weighted_rrf", "k": self.cfg.rrf_k, "weights": weights,
-                             "formula": "sum_s w_s / (k + rank_s), normalised by sum_s w_s / (k + 1)"}
+            out["fusion"] = ({"method": "weighted_rrf", "k": self.cfg.rrf_k, "weights": weights,
+                              "formula": "sum_s w_s / (k + rank_s), divided by sum_s w_s / (k + 1)"}
+                             if method == "rrf" else
+                             {"method": "weighted_score", "weights": weights,
+                              "formula": "sum_s w_s * norm_s, divided by sum_s w_s; norm: (cos - floor) / (1 - floor) "
+                                         "for vector, score / best score for keyword and graph"})
         return out
 
     def _materialise(self, fused: list[dict], rankings: dict[str, list[Hit]], include_text: bool) -> list[dict]:

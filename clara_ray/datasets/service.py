@@ -135,7 +135,8 @@ class DatasetService:
         else:
             if src.type == "search":
                 res = self.engine.search(SearchRequest(query=src.query, top_k=src.top_k, weights=src.weights,
-                                                       filters=src.filters, include_text=False), src.mode,
+                                                       filters=src.filters, fusion=src.fusion, include_text=False),
+                                         src.mode,
                                          max_top_k=cap)
                 ids = [r["document"]["id"] for r in res["results"]]
                 source = {"type": "search", "query": src.query, "mode": src.mode, "top_k": src.top_k,

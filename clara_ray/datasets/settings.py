@@ -80,6 +80,8 @@ class DatasetSettings(_Section):
     # --- search ---
     weights: SearchWeights = SearchWeights()
     """Default per-source weights of hybrid search."""
+    fusion: Literal["score", "rrf"] = "score"
+    """Hybrid fusion: "score" (weighted normalised scores) or "rrf" (weighted reciprocal-rank fusion); see fusion.py."""
     rrf_k: int = Field(60, ge=1)
     """Weighted reciprocal-rank fusion constant: score = sum_s w_s / (k + rank_s)."""
     candidates: int = Field(50, ge=1)

@@ -7,7 +7,7 @@ CO_OCCURS weights count documents mentioning both entities (stored once per pair
 subtracts the document's old pairs, so weights stay exact without a rebuild.
 
 Graph search (documented scoring): seeds = query entity keys present in the graph, weight 1. Expansion:
-a seed provision's statute (PART_OF) gets weight 0.3; each seed's CO_OCCURS neighbours with conditional
+a seed provision's statute (PART_OF) gets weight 0.3; each provision/keyword seed's CO_OCCURS neighbours with conditional
 probability P(b|a) = weight(a,b) / df(a) >= 0.3 get 0.5 * P(b|a) (at most 5 per seed). A document scores
   sum over entities e it mentions: weight(e) * ln(1 + N / df(e)) * (1 + ln(count))
 so rare entities and repeated mentions count more. Filters apply to the Document node.
@@ -111,9 +111,12 @@ class CypherGraphStore:
         for a, b in self._run("MATCH (a:Entity)-[:PART_OF]->(b:Entity) WHERE a.key IN $keys RETURN a.key, b.key",
                               {"keys": seeds}):
             weights[b] = max(weights.get(b, 0.0), PART_OF_WEIGHT)
+        specific = [k for k in seeds if not k.startswith("statute:")]  # statutes co-occur with everything
+        if not specific:
+            return weights
         rows = self._run("MATCH (a:Entity)-[r:CO_OCCURS]-(b:Entity) WHERE a.key IN $keys "
                          "RETURN a.key, b.key, r.weight ORDER BY r.weight DESC LIMIT $n",
-                         {"keys": seeds, "n": COOC_PER_SEED * 20 * len(seeds)})
+                         {"keys": specific, "n": COOC_PER_SEED * 20 * len(specific)})
         taken: Counter = Counter()
         for a, b, w in rows:
             p = float(w) / max(df.get(a, 1), 1)

@@ -1,0 +1,97 @@
+"""Detached named learning-buffer actor: hosts the LearningLoop; restarts rebuild it from the database."""
+
+from __future__ import annotations
+
+import ray
+
+from actors.job_manager import get_or_create_job_manager
+from clara_ray.config import ClaraSettings, settings_from_dict
+from clara_ray.db.engine import Database
+from clara_ray.learning.evaluate import perplexity_of
+from clara_ray.learning.feedback import FeedbackIn
+from clara_ray.learning.loop import LearningLoop
+from clara_ray.training.pipeline import base_model_path
+
+BUFFER_NAME = "clara-learning-buffer"
+
+
+@ray.remote(num_cpus=0.25)
+def _perplexity(base: str, adapter_path: str | None, records: list) -> float:
+    return perplexity_of(base, adapter_path, records)
+
+
+class _Jobs:
+    def __init__(self, actor):
+        self.actor = actor
+
+    async def create(self, request: dict, created_by: str | None = None) -> dict:
+        return await self.actor.create.remote(request, created_by)
+
+    async def wait_finished(self, job_id: str, timeout: float) -> dict:
+        return await self.actor.wait_finished.remote(job_id, timeout)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class LearningBufferActor:
+    def __init__(self, settings: dict):
+        s = settings_from_dict(settings)
+        base = base_model_path(s)
+        from clara_ray.adapters.store import AdapterStore
+
+        store = AdapterStore(s.storage.adapter_store_uri)
+        cache = s.storage.data_dir / "adapter-cache"
+
+        async def evaluate(uri: str | None, records: list) -> float:
+            path = str(store.local_path(uri, cache)) if uri else None
+            return await _perplexity.remote(base, path, records)
+
+        self.loop = LearningLoop(s, Database(s.storage.database_url), _Jobs(get_or_create_job_manager(s)), evaluate)
+        self._started = False
+
+    async def ready(self) -> bool:
+        # Also called first by every method: after a restart (max_restarts) the first call resumes the loop.
+        if not self._started:
+            self._started = True
+            await self.loop.start()
+        return True
+
+    async def add_feedback(self, items: list[dict]) -> list[dict]:
+        await self.ready()
+        return await self.loop.add([FeedbackIn.model_validate(i) for i in items])
+
+    async def stats(self) -> dict:
+        await self.ready()
+        return self.loop.stats()
+
+    async def cycles(self, alias: str | None = None, limit: int = 50) -> list[dict]:
+        await self.ready()
+        return self.loop.cycles(alias, limit)
+
+    async def cycle(self, cycle_id: str) -> dict:
+        return self.loop.cycle(cycle_id)
+
+    async def trigger(self, alias: str) -> dict:
+        await self.ready()
+        return await self.loop.trigger(alias)
+
+    async def wait_events(self, after: int, timeout: float = 15.0) -> list[dict]:
+        await self.ready()
+        return await self.loop.events.wait(after, timeout)
+
+    async def last_seq(self) -> int:
+        await self.ready()
+        return self.loop.events.last_seq
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+
+def get_or_create_learning_buffer(settings: ClaraSettings):
+    """The one learning buffer of this deployment (created on first use), with its triggers running."""
+    actor = LearningBufferActor.options(
+        name=BUFFER_NAME, namespace=settings.ray.namespace, lifetime="detached", get_if_exists=True
+    ).remote(settings.model_dump(mode="json"))
+    ray.get(actor.ready.remote())
+    return actor

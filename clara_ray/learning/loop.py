@@ -1,0 +1,135 @@
+"""The loop's coordinator: accepts feedback, fires size/time triggers, runs one cycle per alias at a time, coalesces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import select
+
+from clara_ray.config import ClaraSettings
+from clara_ray.db.engine import Database
+from clara_ray.db.tables import LearningCycle, new_id
+from clara_ray.events import EventLog
+from clara_ray.learning.buffer import LearningBuffer
+from clara_ray.learning.cycle import CycleFailed, CycleRunner, Evaluate, cycle_view
+from clara_ray.learning.feedback import FeedbackIn
+
+log = logging.getLogger("clara.learning")
+
+
+class NothingToTrain(ValueError):
+    """A manual trigger for an alias without pending feedback (HTTP 409)."""
+
+
+class LearningLoop:
+    def __init__(self, settings: ClaraSettings, db: Database, jobs, evaluate: Evaluate):
+        self.settings, self.db = settings, db
+        self.buffer = LearningBuffer(settings, db)
+        self.runner = CycleRunner(settings, db, jobs, evaluate)
+        self.events = EventLog()
+        self.running: dict[str, asyncio.Task] = {}
+        self.coalesced: dict[str, str] = {}  # alias -> trigger that arrived while a cycle ran
+        self.retry_after: dict[str, float] = {}  # alias -> no automatic cycle before (after a failure)
+        self._ticker: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Recover: cycles interrupted by a restart fail and give their samples back; then watch the triggers."""
+        with self.db.session() as s:
+            stale = list(s.scalars(select(LearningCycle.id).where(LearningCycle.status == "running")))
+        for cycle_id in stale:
+            self.runner.fail(cycle_id, "interrupted by a restart of the learning buffer")
+            self.buffer.release(cycle_id)
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick())
+
+    async def close(self) -> None:
+        for t in [self._ticker, *self.running.values()]:
+            if t:
+                t.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.learning.check_interval_seconds)
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - the ticker must survive a bad round
+                log.exception("trigger check failed")
+
+    async def add(self, items: list[FeedbackIn]) -> list[dict]:
+        results = self.buffer.add(items)
+        accepted = sum(r["accepted"] for r in results)
+        await self.events.publish("feedback", {"accepted": accepted, "rejected": len(results) - accepted,
+                                               "pending": self.buffer.stats()["pending"]})
+        self.check()
+        return results
+
+    def check(self) -> None:
+        now = time.time()
+        for alias, trigger in self.buffer.due(now):
+            if now >= self.retry_after.get(alias, 0.0):
+                self._start(alias, trigger)
+
+    def _start(self, alias: str, trigger: str) -> str:
+        if alias in self.running:
+            self.coalesced.setdefault(alias, trigger)
+            return "coalesced"
+        self.buffer.last_cycle_at[alias] = time.time()
+        # Claim now, not when the task first runs: feedback arriving from here on belongs to the next cycle.
+        # The cycle row exists before samples point at it, so a crash in between leaves them recoverable.
+        cycle_id = new_id()
+        self.runner.start_record(cycle_id, alias, trigger)
+        samples = self.buffer.claim(alias, cycle_id, self.settings.learning.max_batch_size)
+        if not samples:
+            self.runner.fail(cycle_id, "no pending samples")
+            return "nothing pending"
+        self.running[alias] = asyncio.create_task(self._cycle(alias, trigger, cycle_id, samples))
+        return "started"
+
+    async def trigger(self, alias: str) -> dict:
+        if not self.buffer.pending.get(alias) and alias not in self.running:
+            raise NothingToTrain(f"no pending feedback for {alias!r}")
+        return {"alias": alias, "result": self._start(alias, "manual")}
+
+    async def _cycle(self, alias: str, trigger: str, cycle_id: str, samples: list) -> None:
+        try:
+            await self.events.publish("cycle_started", {"cycle_id": cycle_id, "alias": alias, "trigger": trigger,
+                                                        "samples": len(samples)})
+            try:
+                view = await self.runner.run(cycle_id, alias, samples)
+            except CycleFailed as e:
+                # Back off one interval so a persistently failing job does not spin; samples wait for it.
+                self.retry_after[alias] = time.time() + self.settings.learning.train_interval_seconds
+                self.buffer.release(cycle_id)
+                view = self.cycle(cycle_id) | {"reason": str(e)}
+            except Exception as e:  # noqa: BLE001 - any other error fails the cycle, samples go back
+                log.exception("cycle %s failed", cycle_id)
+                view = self.runner.fail(cycle_id, f"{type(e).__name__}: {e}")
+                self.retry_after[alias] = time.time() + self.settings.learning.train_interval_seconds
+                self.buffer.release(cycle_id)
+            await self.events.publish("cycle_finished", view)
+        finally:
+            self.running.pop(alias, None)
+            pending_trigger = self.coalesced.pop(alias, None)
+            if pending_trigger and self.buffer.pending.get(alias):
+                self._start(alias, pending_trigger)
+            else:
+                self.check()
+
+    def cycle(self, cycle_id: str) -> dict:
+        with self.db.session() as s:
+            row = s.get(LearningCycle, cycle_id)
+        if row is None:
+            raise LookupError(f"learning cycle {cycle_id} not found")
+        return cycle_view(row)
+
+    def cycles(self, alias: str | None = None, limit: int = 50) -> list[dict]:
+        with self.db.session() as s:
+            q = select(LearningCycle).order_by(LearningCycle.started_at.desc()).limit(limit)
+            if alias:
+                q = q.where(LearningCycle.alias == alias)
+            return [cycle_view(r) for r in s.scalars(q)]
+
+    def stats(self) -> dict:
+        return {**self.buffer.stats(), "running_cycles": sorted(self.running), "coalesced": dict(self.coalesced)}

@@ -1,0 +1,154 @@
+"""Learning loop logic without Ray: quality scoring, durable buffer, triggers, coalescing, gate, failure handling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from clara_ray.adapters.registry import AdapterRegistry
+from clara_ray.learning.buffer import LearningBuffer
+from clara_ray.learning.feedback import FeedbackIn
+from clara_ray.learning.gate import decide
+from clara_ray.learning.loop import LearningLoop, NothingToTrain
+
+ANSWER = "Nach § 35 BauGB ist ein Vorhaben im Außenbereich nur ausnahmsweise zulässig, wenn öffentliche Belange nicht entgegenstehen."
+
+
+def fb(i: int, alias="bau", **kw) -> FeedbackIn:
+    base = dict(prompt=f"Frage {i}: Ist mein Vorhaben im Außenbereich Nummer {i} zulässig?", response=ANSWER,
+                rating=1.0, adapter=alias)
+    return FeedbackIn(**{**base, **kw})
+
+
+@pytest.fixture
+def loop_settings(settings):
+    return settings.model_copy(update={"learning": settings.learning.model_copy(update={
+        "min_batch_size": 5, "train_interval_seconds": 0.3, "check_interval_seconds": 0.05, "buffer_size": 50,
+        "min_improvement": 0.01, "max_regression": 0.02})})
+
+
+def test_quality_rejects_with_reasons(loop_settings, db):
+    buf = LearningBuffer(loop_settings, db)
+    res = buf.add([fb(1), fb(1), fb(2, prompt="Was?", response="kurz", rating=1.0),
+                   fb(3, rating=0.2), fb(4, response="spam " * 40), fb(5, rating=0.1, correction=ANSWER + " Korrigiert.")])
+    assert [r["accepted"] for r in res] == [True, False, False, False, False, True]
+    assert "duplicate" in res[1]["reason"] and "too short" in res[2]["reason"]
+    assert "low rating" in res[3]["reason"] and "repetitive" in res[4]["reason"]
+    assert buf.add([fb(1)])[0]["reason"].startswith("duplicate")  # across batches too
+
+
+def test_durable_rebuild_claim_release_and_bound(loop_settings, db):
+    buf = LearningBuffer(loop_settings, db)
+    buf.add([fb(i, importance=float(i % 3)) for i in range(60)])  # 60 > buffer_size 50
+    assert buf.stats()["pending_total"] == 50 and buf.counts["dropped"] == 10
+    again = LearningBuffer(loop_settings, db)  # a restarted actor sees the same pending samples
+    assert again.stats()["pending_total"] == 50
+    rows = again.claim("bau", "cyc1", 20)
+    assert len(rows) == 20 and all(r.importance == 2.0 for r in rows)  # highest priority first
+    third = LearningBuffer(loop_settings, db)
+    assert third.stats()["pending_total"] == 30  # claimed samples are never handed out again
+    assert third.release("cyc1") == 20 and third.stats()["pending_total"] == 50
+
+
+def test_gate():
+    before = {"val_ppl": 10.0, "regression_ppl": 20.0}
+    assert decide(before, {"val_ppl": 9.5, "regression_ppl": 20.1}, min_improvement=0.01, max_regression=0.02)[0] == "promoted"
+    d, why = decide(before, {"val_ppl": 9.95, "regression_ppl": 20.0}, min_improvement=0.01, max_regression=0.02)
+    assert d == "rejected" and "min_improvement" in why
+    d, why = decide(before, {"val_ppl": 9.0, "regression_ppl": 21.0}, min_improvement=0.01, max_regression=0.02)
+    assert d == "rejected" and "max_regression" in why
+
+
+class FakeJobs:
+    """Completes each job by registering a candidate version; `outcome` picks FAILED instead."""
+
+    def __init__(self, registry: AdapterRegistry, fail=False, delay=0.0):
+        self.registry, self.fail, self.delay, self.requests = registry, fail, delay, []
+
+    async def create(self, request, created_by=None):
+        self.requests.append(request)
+        return {"job_id": f"job{len(self.requests)}"}
+
+    async def wait_finished(self, job_id, timeout):
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            return {"job_id": job_id, "status": "FAILED", "error": "worker crashed"}
+        v = self.registry.register(name="bau", uri=f"/cand/{job_id}", base_model="tiny-x", trainer_type="CONTINUOUS",
+                                   rank=8, parent_id=self.registry.resolve("bau").id)
+        return {"job_id": job_id, "status": "COMPLETED", "adapter_version_id": v.id}
+
+
+async def wait_for(pred, timeout=10.0):
+    end = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        assert asyncio.get_running_loop().time() < end, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def make_loop(settings, db, jobs, ppl):
+    reg = AdapterRegistry(db)
+    if reg.alias("bau") is None:
+        reg.activate(reg.register(name="bau", uri="/active", base_model="tiny-x", trainer_type="LORA", rank=8,
+                                  domain="baurecht").id)
+
+    async def evaluate(uri, records):
+        return ppl(uri, records)
+
+    return LearningLoop(settings, db, jobs, evaluate)
+
+
+@pytest.mark.timeout(30)
+async def test_size_trigger_promotes_and_time_trigger_fires(loop_settings, db):
+    reg = AdapterRegistry(db)
+    loop = make_loop(loop_settings, db, FakeJobs(reg), lambda uri, recs: 10.0 if uri == "/active" else 9.0)
+    await loop.start()
+    await loop.add([fb(i) for i in range(5)])  # = min_batch_size
+    await wait_for(lambda: loop.cycles() and loop.cycles()[0]["status"] != "running" and not loop.running)
+    c = loop.cycles()[0]
+    assert c["status"] == "promoted" and c["trigger"] == "size" and c["samples"] == 5
+    assert reg.resolve("bau").uri == "/cand/job1" and c["metrics_after"]["val_ppl"] == 9.0
+    assert loop.jobs_requests if hasattr(loop, "jobs_requests") else True
+    await loop.add([fb(100)])  # one sample: only the time trigger can start a cycle
+    await wait_for(lambda: len(loop.cycles()) == 2 and loop.cycles()[0]["status"] != "running")
+    assert loop.cycles()[0]["trigger"] == "time"
+    await loop.close()
+
+
+@pytest.mark.timeout(30)
+async def test_reject_keeps_active_and_failure_releases(loop_settings, db):
+    reg = AdapterRegistry(db)
+    loop = make_loop(loop_settings, db, FakeJobs(reg), lambda uri, recs: 10.0 if uri == "/active" else 12.0)
+    await loop.start()
+    await loop.add([fb(i) for i in range(5)])
+    await wait_for(lambda: loop.cycles() and loop.cycles()[0]["status"] != "running" and not loop.running)
+    c = loop.cycles()[0]
+    assert c["status"] == "rejected" and reg.resolve("bau").uri == "/active"
+    assert reg.get_version(c["candidate_version_id"]).status == "rejected"
+    await loop.close()
+
+    failing = make_loop(loop_settings, db, FakeJobs(reg, fail=True), lambda u, r: 10.0)
+    await failing.start()
+    await failing.add([fb(i) for i in range(200, 205)])
+    await wait_for(lambda: any(c["status"] == "failed" for c in failing.cycles()) and not failing.running)
+    assert failing.buffer.stats()["pending_total"] == 5  # the failed cycle's samples are pending again
+    assert "bau" in failing.retry_after  # and wait one interval before the next automatic try
+    await failing.close()
+
+
+@pytest.mark.timeout(30)
+async def test_trigger_while_running_is_coalesced(loop_settings, db):
+    reg = AdapterRegistry(db)
+    jobs = FakeJobs(reg, delay=0.5)
+    loop = make_loop(loop_settings, db, jobs, lambda uri, recs: 10.0 if uri == "/active" else 9.0)
+    await loop.start()
+    with pytest.raises(NothingToTrain):
+        await loop.trigger("bau")
+    await loop.add([fb(i) for i in range(5)])
+    await wait_for(lambda: "bau" in loop.running)
+    await loop.add([fb(i) for i in range(300, 302)])  # arrives during the cycle
+    assert (await loop.trigger("bau"))["result"] == "coalesced"
+    await wait_for(lambda: len(loop.cycles()) == 2 and not loop.running, timeout=15)
+    first, second = sorted(loop.cycles(), key=lambda c: c["started_at"])
+    assert first["samples"] == 5 and second["samples"] == 2  # nothing that arrived during a cycle was lost
+    await loop.close()
