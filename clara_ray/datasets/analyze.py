@@ -56,7 +56,7 @@ def near_duplicates(texts: list[str], threshold: float, num_perm: int) -> dict[i
 
 def analyze_records(records: list[dict], *, limits: QualityLimits, toxicity, relevance=None,
                     near_threshold: float = 0.8, num_perm: int = 128, toxicity_threshold: float = 0.5,
-                    relevance_threshold: float = 0.35) -> dict:
+                    relevance_threshold: float = 0.45) -> dict:
     """`toxicity`: scorer (see toxicity.py); `relevance`: callable(texts) -> list[float | None] or None."""
     texts, entries = [], []
     for i, r in enumerate(records):

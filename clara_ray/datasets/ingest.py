@@ -39,40 +39,38 @@ class IngestOptions:
     chunk_overlap: int = 80
     keywords: int = 8
     defaults: dict = field(default_factory=dict)
-    text_base: str = ""
+    text_bases: dict = field(default_factory=dict)  # text file -> folder its id is relative to
 
 
-def expand_paths(paths: list[str]) -> dict[str, list[str]]:
-    """Files by kind; folders are searched recursively for supported files. DatasetInputError names bad paths."""
+def expand_paths(paths: list[str], text_bases: dict | None = None) -> dict[str, list[str]]:
+    """Files by kind; folders are searched recursively for supported files. DatasetInputError names bad paths.
+
+    `text_bases` (filled in): text file -> the folder given (its id is the path below it), or its own folder."""
     if not paths:
         raise DatasetInputError("no input paths given", "paths")
     out: dict[str, list[str]] = {}
+    bases = text_bases if text_bases is not None else {}
     for p in paths:
         path = Path(p).expanduser()
         if "://" in p:
-            files = [p]
+            files, base = [p], ""
         elif path.is_dir():
             files = sorted(str(f.resolve()) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in KINDS)
+            base = str(path.resolve())
             if not files:
                 raise DatasetInputError(f"{p}: folder holds no .jsonl/.json/.parquet/.csv/.txt/.md files", "paths")
         elif path.is_file():
-            files = [str(path.resolve())]
+            files, base = [str(path.resolve())], str(path.resolve().parent)
         else:
             raise DatasetInputError(f"{p}: no such file or folder", "paths")
         for f in files:
+            bases.setdefault(f, base)
             kind = KINDS.get(Path(f.split("?")[0]).suffix.lower())
             if kind is None:
                 raise DatasetInputError(f"{f}: unsupported file type (use .jsonl, .json, .parquet, .csv, .txt, .md)",
                                         "paths")
             out.setdefault(kind, []).append(f)
     return out
-
-
-def text_base(files: list[str]) -> str:
-    """Folder that text-file ids are relative to."""
-    if not files:
-        return ""
-    return os.path.commonpath(files) if len(files) > 1 else str(Path(files[0]).parent)
 
 
 # ---------------------------------------------------------------- batch functions (Ray Data tasks or local)
@@ -95,7 +93,7 @@ def prepare_batch(batch: dict, *, opts: IngestOptions) -> dict:
                 except json.JSONDecodeError as e:
                     raise DatasetInputError(f"invalid JSON ({e.msg})") from None
             else:
-                raw = _text_record(path, payload, opts.text_base)
+                raw = _text_record(path, payload, opts.text_bases.get(path, ""))
             doc = parse_document(raw, opts.defaults)
         except DatasetInputError as e:
             emit(status="rejected", reason=str(e), path=path)
@@ -192,18 +190,17 @@ def ray_dataset(files: dict[str, list[str]], cpus: float):
     """One Ray Dataset of payload rows over every input file."""
     import ray.data
 
-    rr = {"num_cpus": cpus}
     parts = []
     for kind, paths in files.items():
         if kind == "jsonl":
-            ds = ray.data.read_text(paths, include_paths=True, ray_remote_args=rr)
+            ds = ray.data.read_text(paths, include_paths=True, num_cpus=cpus)
             parts.append(ds.map_batches(_lines_to_payload, batch_format="numpy", num_cpus=cpus))
         elif kind == "text":
-            ds = ray.data.read_binary_files(paths, include_paths=True, ray_remote_args=rr)
+            ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=cpus)
             parts.append(ds.map_batches(_bytes_to_payload, batch_format="numpy", num_cpus=cpus))
         else:
             reader = ray.data.read_parquet if kind == "parquet" else ray.data.read_csv
-            parts.append(reader(paths, include_paths=True, ray_remote_args=rr)
+            parts.append(reader(paths, include_paths=True, num_cpus=cpus)
                          .map_batches(_rows_to_payload, batch_format="numpy", num_cpus=cpus))
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
@@ -300,8 +297,9 @@ def run_ingest(stores, paths: list[str] | None = None, *, records: list[dict] | 
     if records is not None:
         files, use_ray = {}, False
     else:
-        files = expand_paths(paths or [])
-        opts.text_base = text_base(files.get("text", []))
+        bases: dict[str, str] = {}
+        files = expand_paths(paths or [], bases)
+        opts.text_bases = {f: bases[f] for f in files.get("text", [])}
     if use_ray:
         ds = ray_dataset(files, cpus["ingest"])
         ds = ds.map_batches(prepare_batch, fn_kwargs={"opts": opts}, batch_format="numpy", batch_size=64,

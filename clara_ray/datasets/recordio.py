@@ -60,7 +60,8 @@ def parse_upload(filename: str, content: bytes) -> tuple[list[dict], list[str]]:
         import pyarrow.csv as pacsv
 
         try:
-            rows = pacsv.read_csv(io.BytesIO(content)).to_pylist()
+            rows = pacsv.read_csv(io.BytesIO(content),  # empty cells are missing values, not ""
+                                  convert_options=pacsv.ConvertOptions(strings_can_be_null=True)).to_pylist()
         except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid and friends
             raise DatasetInputError(f"file is not a readable CSV: {e}", "file") from None
     elif suffix == ".parquet":
@@ -78,13 +79,13 @@ def parse_upload(filename: str, content: bytes) -> tuple[list[dict], list[str]]:
         if not isinstance(r, dict):
             problems.append(f"record {i}: not an object")
             continue
-        r = {k: _clean(v) for k, v in r.items()}
+        r = {k: c for k, v in r.items() if (c := _clean(v)) is not None}  # empty CSV/Parquet cells
         try:
             normalise(r)
         except RecordError as e:
             problems.append(f"record {i}: {e}")
             continue
-        records.append({k: v for k, v in r.items() if v is not None})
+        records.append(r)
     if not records:
         detail = "; ".join(problems[:3]) or "the file is empty"
         raise DatasetInputError(f"no valid records in {filename!r} ({detail})", "file")

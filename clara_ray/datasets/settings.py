@@ -106,5 +106,5 @@ class DatasetSettings(_Section):
     """"wordlist" (built-in German/English pattern list) or "package.module:factory" returning a scorer."""
     toxicity_threshold: float = Field(0.5, gt=0, le=1)
     """Records scoring at least this are flagged toxic."""
-    relevance_threshold: float = Field(0.35, ge=-1, le=1)
+    relevance_threshold: float = Field(0.45, ge=-1, le=1)
     """Records whose domain relevance (cosine similarity to the nearest corpus chunk) is below this are flagged off-domain."""

@@ -57,13 +57,15 @@ class LearningBuffer:
     def _remember(self, p: Pending) -> None:
         self.pending.setdefault(p.alias, {})[p.id] = p
 
-    def add(self, items: list[FeedbackIn]) -> list[dict]:
+    def add(self, items: list[FeedbackIn], known_aliases: set[str] | None = None) -> list[dict]:
         """Score, persist the accepted ones in one transaction, then acknowledge. Returns one result per item."""
         results, rows, now = [], [], time.time()
         batch_keys: set[str] = set()
         for fb in items:
             key = fb.key()
             quality, reason = score(fb, self.limits, key in self.hashes or key in batch_keys)
+            if known_aliases is not None and fb.adapter not in known_aliases:
+                quality, reason = 0.0, f"unknown adapter {fb.adapter!r}"
             if reason is None and quality < self.cfg.quality_threshold:
                 reason = f"quality {quality:.2f} below threshold {self.cfg.quality_threshold}"
             if reason:

@@ -58,7 +58,8 @@ class LearningLoop:
                 log.exception("trigger check failed")
 
     async def add(self, items: list[FeedbackIn]) -> list[dict]:
-        results = self.buffer.add(items)
+        known = {a.name for a in self.runner.registry.aliases()}
+        results = self.buffer.add(items, known)
         accepted = sum(r["accepted"] for r in results)
         await self.events.publish("feedback", {"accepted": accepted, "rejected": len(results) - accepted,
                                                "pending": self.buffer.stats()["pending"]})

@@ -28,6 +28,8 @@ def ray_settings(tmp_path_factory):
         storage={"data_dir": root},
         ray={"num_cpus": 2, "namespace": f"clara-test-{root.name}"},
         training={"max_concurrent_jobs": 2, "checkpoint_every_steps": 5, "epochs": 1},
+        learning={"min_batch_size": 20, "train_interval_seconds": 20, "learning_rate": 2e-3, "epochs": 2,
+                  "min_improvement": 0.005, "max_regression": 0.05, "check_interval_seconds": 0.5},
     )
 
 
@@ -65,7 +67,7 @@ def api_url(ray_cluster, ray_settings, base_model):
     serve.shutdown()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def client(api_url):
     with httpx.Client(base_url=api_url, timeout=60) as c:
         yield c

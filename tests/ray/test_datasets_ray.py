@@ -1,0 +1,61 @@
+"""Dataset service on Ray: the Ray Data ingest pipeline (JSONL + CSV + text folder) and a created dataset that trains."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clara_ray.resources import documents_path, load_jsonl
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def dataset_service(ray_cluster, tmp_path_factory):
+    """A service in its own data folder (the session's Serve app may hold the default stores)."""
+    from clara_ray.config import load_settings
+    from clara_ray.datasets.service import DatasetService
+
+    root = tmp_path_factory.mktemp("datasets-ray")
+    settings = load_settings(storage={"data_dir": root / "clara"})
+    svc = DatasetService(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.mark.timeout(300)
+def test_ray_data_ingest_then_created_dataset_is_trainable(dataset_service, base_model, tmp_path):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from clara_ray.datasets.schemas import CreateDatasetRequest, IngestRequest, SearchRequest
+    from clara_ray.training.pipeline import TrainingPipeline
+    from clara_ray.training.spec import TrainingJobRequest
+
+    docs = [d for d in load_jsonl(documents_path()) if d["domain"] == "baurecht"][:24]
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs[:20])
+                                         + "\n{broken\n", encoding="utf-8")
+    pacsv.write_csv(pa.Table.from_pylist(docs[20:]), tmp_path / "docs.csv")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "aussenbereich.txt").write_text(
+        "Bauen im Außenbereich\n\nNach § 35 Abs. 2 BauGB dürfen sonstige Vorhaben öffentliche Belange nicht "
+        "beeinträchtigen; eine Splittersiedlung ist zu vermeiden.", encoding="utf-8")
+
+    svc = dataset_service
+    rep = svc.ingest(IngestRequest(paths=[str(tmp_path / "docs.jsonl"), str(tmp_path / "docs.csv"),
+                                          str(tmp_path / "notes")], defaults={"domain": "baurecht"}))
+    assert rep["mode"] == "ray" and rep["new"] == 25 and rep["rejected"] == 1, rep
+    stats = svc.corpus_stats()
+    assert stats["documents"] == 25 and stats["vectors"] == stats["chunks"] and stats["graph"]["documents"] == 25
+    assert svc.get_document("aussenbereich")["title"] == "Bauen im Außenbereich"
+    hits = svc.search(SearchRequest(query="§ 35 BauGB Außenbereich", top_k=5))["results"]
+    assert hits and set(hits[0]["sources"]) == {"vector", "graph", "keyword"}
+
+    ds = svc.create_dataset(CreateDatasetRequest(name="dsx-data", source={"type": "filter",
+                                                                          "filters": {"domain": "baurecht"}}))
+    assert ds["stats"]["count"] == stats["chunks"]
+    pipeline = TrainingPipeline(svc.settings, svc.db)
+    data = pipeline.prepare_data(TrainingJobRequest(name="dsx", dataset_id=ds["id"]), base_model)
+    assert data.stats["records_accepted"] > 0.9 * ds["stats"]["count"], data.stats
+    assert len(data.train_blocks) > 0 and len(data.val_blocks) > 0

@@ -1,0 +1,176 @@
+"""The closed loop on a real cluster: good feedback promotes, poison is rejected, time trigger, buffer survives kills."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from clara_ray.resources import load_jsonl, offdomain_path, qa_path
+from tests.ray.test_training_api import wait_status
+
+pytestmark = [pytest.mark.ray]
+PROMPT = "Brauche ich für einen Carport im Außenbereich eine Baugenehmigung?"
+
+
+def records():
+    return [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
+
+
+@pytest.fixture(scope="module")
+def loop_alias(client, tmp_path_factory):
+    """A 'loop' adapter trained on 170 Baurecht records; the other 80 are future feedback."""
+    data = tmp_path_factory.mktemp("loop") / "initial.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records()[:170]) + "\n", encoding="utf-8")
+    r = client.post("/api/training/jobs", json={"name": "loop", "data_paths": [str(data)], "epochs": 3,
+                                                "learning_rate": 3e-3, "domain": "baurecht", "activate": "always"})
+    v = wait_status(client, r.json()["job_id"], {"COMPLETED", "FAILED"})
+    assert v["status"] == "COMPLETED", v["error"]
+    return "loop"
+
+
+def feedback(alias, rows, **extra):
+    return [{"prompt": r["prompt"], "response": r["response"], "correction": r["response"], "rating": 1.0,
+             "importance": 1.0, "adapter": alias, "source": "test", **extra} for r in rows]
+
+
+def cycle_ids(client, alias) -> set[str]:
+    return {c["cycle_id"] for c in client.get("/api/learning/cycles", params={"adapter": alias}).json()["items"]}
+
+
+def wait_new_cycle(client, alias, known: set[str], min_samples=1, timeout=300):
+    """The first finished cycle not in `known` with at least `min_samples` samples."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        items = client.get("/api/learning/cycles", params={"adapter": alias}).json()["items"]
+        done = [c for c in items if c["cycle_id"] not in known and c["status"] != "running"
+                and c["samples"] >= min_samples]
+        if done:
+            return done[-1]
+        time.sleep(1)
+    raise AssertionError(f"{alias}: no new finished cycle after {timeout}s: {items}")
+
+
+def served(client, alias):
+    # The tiny model's chat format (clara_ray.model.base_model.CHAT_TEMPLATE), so the adapter answers.
+    chat = f"<|begin_of_text|><|user|>{PROMPT}<|end_of_text|><|assistant|>"
+    out = client.post("/api/serving/generate", json={"prompt": chat, "adapter": alias, "max_tokens": 24}).json()
+    assert out["text"], out
+    return out
+
+
+@pytest.mark.timeout(900)
+def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_alias):
+    before = served(client, loop_alias)
+    assert before["model"] == "loop@v1"
+    known = cycle_ids(client, loop_alias)
+    good = client.post("/api/feedback/batch", json={"items": feedback(loop_alias, records()[170:210])})
+    assert good.status_code == 201 and good.json()["accepted"] == 40
+    # Feedback arriving while the cycle runs is kept for the next one.
+    time.sleep(2)
+    late = client.post("/api/feedback/batch", json={"items": feedback(loop_alias, records()[210:215])}).json()
+    assert late["accepted"] == 5
+    c = wait_new_cycle(client, loop_alias, known, min_samples=40)
+    assert c["status"] == "promoted", c["reason"]
+    assert c["samples"] == 40 and c["job_id"] and c["metrics_after"]["val_ppl"] < c["metrics_before"]["val_ppl"]
+    assert set(c["durations"]) >= {"prepare", "train", "evaluate", "promote"}
+    time.sleep(1.5)  # alias cache TTL
+    after = served(client, loop_alias)
+    assert after["model"] == "loop@v2" and after["text"] != before["text"]
+    # The 5 late samples were not in that cycle: they wait, then the time trigger trains them.
+    late_cycle = wait_new_cycle(client, loop_alias, known | {c["cycle_id"]}, timeout=200)
+    assert late_cycle["samples"] == 5 and late_cycle["trigger"] in ("time", "size", "manual")
+    time.sleep(1.5)
+    after = served(client, loop_alias)  # v2, or v3 if those 5 samples passed the gate
+
+    poison = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "importance": 5.0,
+               "adapter": loop_alias} for r in load_jsonl(offdomain_path())]
+    known = cycle_ids(client, loop_alias)
+    res = client.post("/api/feedback/batch", json={"items": poison}).json()
+    assert res["rejected"] > 0 and res["accepted"] >= 20, res  # noise/spam filtered, recipes & co. get through
+    c2 = wait_new_cycle(client, loop_alias, known, min_samples=20)
+    assert c2["status"] == "rejected", c2["reason"]
+    assert "min_improvement" in c2["reason"] or "max_regression" in c2["reason"]
+    time.sleep(1.5)
+    kept = served(client, loop_alias)
+    assert kept["model"] == after["model"] and kept["text"] == after["text"]
+    rejected = [v for v in client.get("/api/serving/adapters/list").json()["versions"]
+                if v["id"] == c2["candidate_version_id"]][0]
+    assert rejected["status"] == "rejected" and "learning cycle" in rejected["status_reason"]
+
+    # Manual rollback to any earlier version.
+    rb = client.post("/api/learning/rollback", json={"adapter": loop_alias, "to_version": 1})
+    assert rb.status_code == 200 and rb.json()["version"] == "loop@v1"
+    time.sleep(1.5)
+    assert served(client, loop_alias)["text"] == before["text"]
+
+
+@pytest.mark.timeout(400)
+def test_time_trigger_fires_for_a_small_batch(client, loop_alias):
+    known = cycle_ids(client, loop_alias)
+    extra = feedback(loop_alias, records()[215:218], source="time-trigger")
+    t0 = time.time()
+    assert client.post("/api/feedback/batch", json={"items": extra}).json()["accepted"] == 3
+    c = wait_new_cycle(client, loop_alias, known, timeout=300)
+    assert c["trigger"] == "time" and c["samples"] == 3  # 3 < min_batch_size: only the time trigger fires
+    assert time.time() - t0 >= 1
+
+
+@pytest.mark.timeout(400)
+def test_buffer_loses_nothing_across_kills(client, api_url, ray_cluster, ray_settings, loop_alias):
+    import ray
+
+    from actors.learning_buffer import BUFFER_NAME
+    from clara_ray.db.engine import Database
+    from clara_ray.db.tables import Feedback
+    from sqlalchemy import func, select
+
+    acknowledged: list[str] = []
+    errors: list[int] = []
+    stop = threading.Event()
+
+    def sender():
+        i = 0
+        with httpx.Client(base_url=api_url, timeout=60) as c:
+            while not stop.is_set() and i < 400:
+                items = [{"prompt": f"Kill-Test Frage {i}-{k}: Gilt § 34 BauGB für mein Grundstück Nr. {i}-{k}?",
+                          "response": "Ja, wenn sich das Vorhaben in die Eigenart der näheren Umgebung einfügt.",
+                          "rating": 0.9, "adapter": loop_alias, "source": "killtest"} for k in range(5)]
+                r = c.post("/api/feedback/batch", json={"items": items})
+                if r.status_code == 201:
+                    acknowledged.extend(x["id"] for x in r.json()["results"] if x["accepted"])
+                else:
+                    errors.append(r.status_code)
+                i += 1
+
+    t = threading.Thread(target=sender)
+    t.start()
+    actor = ray.get_actor(BUFFER_NAME, namespace=ray_settings.ray.namespace)
+    for _ in range(2):
+        time.sleep(2)
+        pid = ray.get(actor.pid.remote())
+        ray.kill(actor, no_restart=False)  # the actor restarts (max_restarts=-1) and rebuilds from the database
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if ray.get(actor.pid.remote(), timeout=10) != pid:
+                    break
+            except Exception:  # noqa: BLE001 - restarting
+                time.sleep(0.5)
+    time.sleep(2)
+    stop.set()
+    t.join(120)
+    assert acknowledged, "nothing was acknowledged"
+    db = Database(ray_settings.storage.database_url)
+    with db.session() as s:
+        persisted = set(s.scalars(select(Feedback.id).where(Feedback.source == "killtest")))
+        claimed_twice = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.source == "killtest",
+                                                                                   Feedback.cycle_id.is_not(None)))
+    assert set(acknowledged) <= persisted  # every acknowledged sample is in the database
+    stats = client.get("/api/learning/buffer").json()
+    assert stats["persisted_total"] >= len(persisted)
+    # Each sample is pending or owned by exactly one cycle: the column holds one id, claims are compare-and-set.
+    assert claimed_twice <= len(persisted)
