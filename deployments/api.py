@@ -7,6 +7,7 @@ from typing import AsyncIterator
 from ray import serve
 
 from actors.job_manager import get_or_create_job_manager
+from actors.learning_buffer import get_or_create_learning_buffer
 from clara_ray.api.app import build_app
 from clara_ray.config import settings_from_dict
 from clara_ray.db.engine import Database
@@ -65,6 +66,7 @@ class ClaraApi:
             serving=ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
                                    embed=offline_embedder() if s.router.use_embeddings else None)
             if llm_handle is not None else None,
+            learning=ActorBackend(get_or_create_learning_buffer(s)),
         )
 
     def __serve_build_asgi_app__(self):
