@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from clara_ray.security.settings import SecurityConfig
+
 DEFAULT_CONFIG_PATH = Path("configs/clara.yaml")
 
 
@@ -235,11 +237,6 @@ class LearningSettings(Section):
     """How often the buffer checks its triggers."""
 
 
-class SecuritySettings(Section):
-    mode: Literal["off", "dev", "production", "strict"] = "off"
-    """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS; strict: production + HTTPS + rate limits."""
-
-
 class ClaraSettings(BaseSettings):
     """The whole configuration tree."""
 
@@ -257,7 +254,7 @@ class ClaraSettings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     router: RouterSettings = RouterSettings()
     learning: LearningSettings = LearningSettings()
-    security: SecuritySettings = SecuritySettings()
+    security: SecurityConfig = SecurityConfig()
 
     @field_validator("model")
     @classmethod

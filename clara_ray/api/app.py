@@ -11,6 +11,7 @@ from clara_ray.api import learning_routes, openai_routes, serving_routes, traini
 from clara_ray.api.auth import PUBLIC, require, warn_if_open
 from clara_ray.api.errors import install_error_handlers
 from clara_ray.config import ClaraSettings
+from clara_ray.security.install import install_security
 
 BACKENDS = ("jobs", "serving", "datasets", "learning")
 
@@ -27,6 +28,7 @@ def build_app(settings: ClaraSettings, **backends) -> FastAPI:
         setattr(app.state, name, backends.get(name))
     warn_if_open(settings.security.mode)
     install_error_handlers(app)
+    install_security(app, settings)  # auth modes, audit, rate limits, HTTPS-only, GET /api/audit
     for module in (training_routes, serving_routes, openai_routes, learning_routes):
         app.include_router(module.router)
 

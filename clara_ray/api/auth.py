@@ -1,4 +1,4 @@
-"""Who is calling and what they may do: the spec's role table, token authentication and the `require(permission)` dependency.
+"""Who is calling and what they may do: the role table, token authentication and the `require(permission)` dependency.
 
 Every route declares its permission through `require` (public ones `require(PUBLIC)`), so the route x role matrix is
 defined in one place. Modes (settings.security.mode): off = anonymous admin (local development only); dev = HS256

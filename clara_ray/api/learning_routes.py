@@ -81,7 +81,8 @@ async def rollback(body: RollbackBody, request: Request, who: Annotated[Principa
 
 
 @router.websocket("/api/learning/ws")
-async def learning_events(ws: WebSocket, after: int | None = None) -> None:
+async def learning_events(ws: WebSocket, who: Annotated[Principal, require("training:read")],
+                          after: int | None = None) -> None:
     """Streams `feedback`, `cycle_started` and `cycle_finished` events as they happen."""
     loop = ws.app.state.learning
     await ws.accept()

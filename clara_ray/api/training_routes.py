@@ -72,7 +72,8 @@ async def retry_job(job_id: str, request: Request, who: Annotated[Principal, req
 
 
 @router.websocket("/ws")
-async def training_events(ws: WebSocket, after: int | None = None, job_id: str | None = None) -> None:
+async def training_events(ws: WebSocket, who: Annotated[Principal, require("training:read")],
+                          after: int | None = None, job_id: str | None = None) -> None:
     """Streams `job_update` and `metrics_update` events as they happen.
 
     `after`: resume after this event sequence number (default: only new events). `job_id`: only that job.

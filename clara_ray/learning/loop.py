@@ -8,6 +8,7 @@ import time
 
 from sqlalchemy import select
 
+from clara_ray import observability as obs
 from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import LearningCycle, new_id
@@ -60,6 +61,7 @@ class LearningLoop:
     async def add(self, items: list[FeedbackIn]) -> list[dict]:
         known = {a.name for a in self.runner.registry.aliases()}
         results = self.buffer.add(items, known)
+        obs.set_learning_buffer_size(sum(len(v) for v in self.buffer.pending.values()))
         accepted = sum(r["accepted"] for r in results)
         await self.events.publish("feedback", {"accepted": accepted, "rejected": len(results) - accepted,
                                                "pending": self.buffer.stats()["pending"]})
@@ -109,6 +111,8 @@ class LearningLoop:
                 view = self.runner.fail(cycle_id, f"{type(e).__name__}: {e}")
                 self.retry_after[alias] = time.time() + self.settings.learning.train_interval_seconds
                 self.buffer.release(cycle_id)
+            obs.record_learning_cycle(view["status"])
+            obs.set_learning_buffer_size(sum(len(v) for v in self.buffer.pending.values()))
             await self.events.publish("cycle_finished", view)
         finally:
             self.running.pop(alias, None)

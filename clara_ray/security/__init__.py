@@ -1,1 +1,1 @@
-"""Security for the API: JWT/JWKS verification, rate limits, audit log, HTTPS enforcement (import submodules directly)."""
+"""API security: JWT/JWKS verification, rate limits, audit log, HTTPS enforcement (import the submodules)."""

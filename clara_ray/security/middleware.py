@@ -1,4 +1,4 @@
-"""ASGI middleware: HTTPS-only (strict), WebSocket first-message auth, fail-closed routes, audit of writes and denials."""
+"""ASGI middleware: HTTPS only (strict), WebSocket first-message auth, fail-closed routes, audit of writes/denials."""
 
 from __future__ import annotations
 

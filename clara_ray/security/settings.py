@@ -1,4 +1,4 @@
-"""Security settings (`security:` section of configs/clara.yaml, env CLARA_SECURITY__*): modes, JWT, rate limits, audit."""
+"""Security settings (`security:` in configs/clara.yaml, env CLARA_SECURITY__*): modes, JWT, rate limits, audit."""
 
 from __future__ import annotations
 
@@ -60,13 +60,14 @@ class AuditSettings(_Section):
 
 class SecurityConfig(_Section):
     mode: SecurityMode = "off"
-    """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS; strict: production + HTTPS + rate limits on every route."""
+    """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS;
+    strict: production + HTTPS only + rate limits on every route."""
     jwt_secret: str = Field("", repr=False)
     """Mode dev: HS256 shared secret (at least 32 characters). Set via CLARA_SECURITY__JWT_SECRET."""
     jwt_previous_secrets: list[str] = Field(default_factory=list, repr=False)
     """Mode dev: older secrets still accepted while tokens signed with them expire (rotation)."""
     issuer: str = ""
-    """Expected `iss`, e.g. https://keycloak.example.com/realms/clara (required in production/strict; optional in dev)."""
+    """Expected `iss`, e.g. https://kc.example.com/realms/clara (required in production/strict, optional in dev)."""
     audience: str = ""
     """Expected `aud` (required in production/strict; optional in dev). Keycloak: add an audience mapper."""
     client_id: str = "clara"
@@ -83,12 +84,12 @@ class SecurityConfig(_Section):
     """HTTP timeout of a JWKS fetch."""
     leeway_seconds: float = Field(30, ge=0, le=300)
     """Clock skew tolerated on exp/nbf/iat."""
-    https_exempt_paths: list[str] = ["/health"]
-    """Strict mode: paths answered over plain HTTP too (in-cluster liveness probes)."""
+    https_exempt_paths: list[str] = ["/health", "/ready"]
+    """Strict mode: paths answered over plain HTTP too (in-cluster liveness/readiness probes)."""
     trust_proxy_headers: bool = False
     """Believe X-Forwarded-Proto / X-Forwarded-For (only behind a TLS-terminating proxy you control)."""
     ws_auth_timeout_seconds: float = Field(10, gt=0)
-    """WebSocket without an Authorization header: seconds to wait for the first message {"type": "auth", "token": ...}."""
+    """WebSocket without an Authorization header: seconds to wait for the first message {"type": "auth", ...}."""
     rate_limit: RateLimitSettings = RateLimitSettings()
     audit: AuditSettings = AuditSettings()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import AsyncIterator, Protocol
 
+from clara_ray import observability as obs
 from clara_ray.adapters.registry import AdapterRegistry, InvalidReference, RegistryConflict
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings
@@ -91,7 +93,14 @@ class ServingService:
         req = GenerationRequest(prompt=prompt, **params)
         self._bound(req.max_tokens, prompt)
         resolved, routing = self.pick(model, prompt)
-        res = await self.backend.generate(req, resolved)
+        label = (resolved.ref or "base").split("@")[0]  # alias as the metric label: bounded cardinality
+        t0 = time.perf_counter()
+        try:
+            res = await self.backend.generate(req, resolved)
+        except Exception:
+            obs.record_generation(label, time.perf_counter() - t0, 0, ok=False)
+            raise
+        obs.record_generation(label, time.perf_counter() - t0, res.completion_tokens)
         return {"text": res.text, "model": resolved.ref or self.base_model_id, "finish_reason": res.finish_reason,
                 "usage": {"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens},
                 "routing": routing}

@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Awaitable, Callable, Protocol
 
+from clara_ray import observability as obs
 from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.config import ClaraSettings
 from clara_ray.data.prepare import DataError
@@ -192,6 +193,7 @@ class JobManager:
                 job = self.store.transition(job.id, JobStatus.RUNNING, error=None)
                 await self._publish(job)
                 self._watch(job.id, self.launcher.launch(job.id, job.request))
+            obs.set_active_jobs(len(self._running))
 
     def _watch(self, job_id: str, handle: RunHandle) -> None:
         self._handles[job_id] = handle
@@ -218,6 +220,7 @@ class JobManager:
             self._cancelling.discard(job_id)
             self._step_rate.pop(job_id, None)
             await self._schedule()
+            obs.set_active_jobs(len(self._running))
 
     async def _finish(self, job_id: str, status: JobStatus, error: str | None = None, result: dict | None = None):
         fields: dict = {"error": error}
@@ -229,6 +232,8 @@ class JobManager:
                                  "data": result.get("data_stats")}
             fields["step"] = result["metrics"].get("step", job.step)
         job = self.store.transition(job_id, status, **fields)
+        seconds = (job.finished_at - job.started_at).total_seconds() if job.started_at and job.finished_at else None
+        obs.record_job_finished(status.value, job.trainer_type, seconds)
         view = await self._publish(job)
         if self.on_finished:
             await self.on_finished(view)

@@ -66,9 +66,9 @@ async def make_manager(settings, db):
         await m.close()
 
 
-async def settle():
-    for _ in range(5):
-        await asyncio.sleep(0)
+async def settle(m, job_id):
+    """Until the manager has recorded the job's end (its supervisor task runs on the same loop)."""
+    await m.wait_finished(job_id, timeout=5)
 
 
 @pytest.mark.timeout(30)
@@ -80,7 +80,7 @@ async def test_cap_priority_and_completion(make_manager):
     assert m.get(a["job_id"])["status"] == "RUNNING"
     assert m.get(b["job_id"])["status"] == m.get(c["job_id"])["status"] == "QUEUED"
     m.launcher.runs[a["job_id"]].finish(RESULT)
-    await settle()
+    await settle(m, a["job_id"])
     done = m.get(a["job_id"])
     assert done["status"] == "COMPLETED" and done["adapter_version_id"] == "v1" and done["metrics"]["adapter"] == "aa@v1"
     assert m.launcher.order == ["aa", "cc"]  # priority 1 before the earlier priority-5 job
@@ -92,7 +92,7 @@ async def test_failure_cancel_retry(make_manager):
     a = await m.create(req("aa"))
     b = await m.create(req("bb"))
     m.launcher.runs[a["job_id"]].finish(ValueError("no valid training records in x.jsonl"))
-    await settle()
+    await settle(m, a["job_id"])
     failed = m.get(a["job_id"])
     assert failed["status"] == "FAILED" and "no valid training records" in failed["error"]
     cancelled = await m.cancel(b["job_id"])
@@ -137,7 +137,7 @@ async def test_restart_requeues_lost_jobs_and_reattaches_live_ones(make_manager)
     assert m2.get(b["job_id"])["status"] == "RUNNING"  # re-queued, then started again
     assert launcher.order == ["aa", "bb", "bb"]
     launcher.runs[a["job_id"]].finish(RESULT)
-    await settle()
+    await settle(m2, a["job_id"])
     assert m2.get(a["job_id"])["status"] == "COMPLETED"
 
 
@@ -150,7 +150,7 @@ async def test_events_in_order_and_progress(make_manager):
         {"kind": "step", "step": 2, "total_steps": 4, "loss": 2.5, "learning_rate": 0.1, "tokens_per_s": 10, "time": 2.0},
     ])
     m.launcher.runs[j["job_id"]].finish(RESULT)
-    await settle()
+    await settle(m, j["job_id"])
     events = await m.wait_events(0, timeout=1)
     kinds = [(e["type"], e["data"].get("status") or e["data"].get("step")) for e in events]
     assert kinds == [("job_update", "PENDING"), ("job_update", "QUEUED"), ("job_update", "RUNNING"),

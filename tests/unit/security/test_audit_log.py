@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import auth, hs_token
+from sec_helpers import auth, hs_token
 
 JOB = {"name": "bau", "data_paths": ["/data/qa.jsonl"]}
 AUDITOR = auth(hs_token("audrey", ["auditor"]))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import AUDIENCE, ISSUER, SECRET, auth, b64, claims_for, forged_hs256, hs_token
+from sec_helpers import AUDIENCE, ISSUER, SECRET, auth, b64, claims_for, forged_hs256, hs_token
 
 ROUTE = "/api/training/jobs"  # training:read
 
@@ -25,7 +25,7 @@ BAD_RS_TOKENS = {
     "wrong_audience": lambda k: k.token(aud="another-api"),
     "no_audience": lambda k: k.token(aud=None),
     "no_exp": lambda k: _without_exp(k),
-    "alg_none": lambda k: f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': k.kid})}.{b64(claims_for('mallory', ['admin']))}.",
+    "alg_none": lambda k: f"{b64({'alg': 'none', 'kid': k.kid})}.{b64(claims_for('mallory', ['admin']))}.",
     "hs256_with_public_key": lambda k: forged_hs256(k.public_pem, {"alg": "HS256", "typ": "JWT", "kid": k.kid},
                                                     claims_for("mallory", ["admin"])),
     "tampered_payload": lambda k: _tampered(k.token(roles=["user"])),

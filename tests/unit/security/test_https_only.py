@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import AUDIENCE, ISSUER, auth
+from sec_helpers import AUDIENCE, ISSUER, auth
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import AUDIENCE, ISSUER, auth
+from sec_helpers import AUDIENCE, ISSUER, auth
 
 ROUTE = "/api/training/jobs"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import SECRET, auth, hs_token
+from sec_helpers import SECRET, auth, hs_token
 
 JOB = {"name": "bau", "data_paths": ["/data/qa.jsonl"]}
 
@@ -39,7 +39,7 @@ def test_off_mode_has_no_limits(make_client):
 
 
 def test_strict_mode_limits_every_route_per_ip_and_user(make_client, jwks_server, key_a):
-    from conftest import AUDIENCE, ISSUER
+    from sec_helpers import AUDIENCE, ISSUER
 
     client = make_client(base_url="https://testserver", mode="strict", issuer=ISSUER, audience=AUDIENCE,
                          jwks_url=jwks_server.url, rate_limit={"default": "3/minute", "auth_failures": "2/minute"})

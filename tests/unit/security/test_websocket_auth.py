@@ -8,7 +8,7 @@ import pytest
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from conftest import auth, hs_token
+from sec_helpers import auth, hs_token
 
 from clara_ray.api.auth import Principal, require
 
@@ -80,3 +80,13 @@ def test_ws_denials_are_audited(ws_client):
             ws.receive_json()
     rows = ws_client.get("/api/audit", headers=auth(hs_token("aud", ["auditor"]))).json()["items"]
     assert any(r["actor"] == "carol" and r["result"] == "denied" and r["resource"] == "/test/ws" for r in rows)
+
+
+def test_silent_client_is_closed_after_the_auth_timeout(make_client):
+    from sec_helpers import SECRET
+
+    client = _with_ws_routes(make_client(mode="dev", jwt_secret=SECRET, ws_auth_timeout_seconds=0.2))
+    with client.websocket_connect("/test/ws") as ws:
+        with pytest.raises(WebSocketDisconnect) as e:
+            ws.receive_json()
+    assert e.value.code == 1008 and "auth" in e.value.reason

@@ -11,7 +11,7 @@ from clara_ray.serving.engine import AdapterNotFound
 from clara_ray.serving.lru import AdapterRegistry
 from clara_ray.serving.multi_lora import LoraBank
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.filterwarnings("ignore::FutureWarning")]
 
 
 def test_incremental_detok_handles_split_multibyte_characters(tiny_base):
