@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ray
 
+from actors.backend import ActorBackend
 from actors.job_manager import get_or_create_job_manager
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
@@ -20,17 +21,6 @@ def _perplexity(base: str, adapter_path: str | None, records: list) -> float:
     return perplexity_of(base, adapter_path, records)
 
 
-class _Jobs:
-    def __init__(self, actor):
-        self.actor = actor
-
-    async def create(self, request: dict, created_by: str | None = None) -> dict:
-        return await self.actor.create.remote(request, created_by)
-
-    async def wait_finished(self, job_id: str, timeout: float) -> dict:
-        return await self.actor.wait_finished.remote(job_id, timeout)
-
-
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
 class LearningBufferActor:
     def __init__(self, settings: dict):
@@ -45,7 +35,7 @@ class LearningBufferActor:
             path = str(store.local_path(uri, cache)) if uri else None
             return await _perplexity.remote(base, path, records)
 
-        self.loop = LearningLoop(s, Database(s.storage.database_url), _Jobs(get_or_create_job_manager(s)), evaluate)
+        self.loop = LearningLoop(s, Database(s.storage.database_url), ActorBackend(get_or_create_job_manager(s)), evaluate)
         self._started = False
 
     async def ready(self) -> bool:

@@ -6,6 +6,7 @@ from typing import AsyncIterator
 
 from ray import serve
 
+from actors.backend import ActorBackend
 from actors.job_manager import get_or_create_job_manager
 from actors.learning_buffer import get_or_create_learning_buffer
 from clara_ray.api.app import build_app
@@ -16,21 +17,6 @@ from clara_ray.serving.engine import GenerationRequest, GenerationResult
 from clara_ray.serving.router import offline_embedder
 from clara_ray.serving.service import ServingService
 from clara_ray.training.pipeline import base_model_path
-
-
-class ActorBackend:
-    """Turns `await backend.method(...)` into `await actor.method.remote(...)`."""
-
-    def __init__(self, actor):
-        self._actor = actor
-
-    def __getattr__(self, name: str):
-        method = getattr(self._actor, name)
-
-        async def call(*args, **kwargs):
-            return await method.remote(*args, **kwargs)
-
-        return call
 
 
 class ReplicaBackend:

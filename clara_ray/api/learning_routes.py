@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel, Field
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.ws import pump_events
 from clara_ray.learning.feedback import FeedbackIn
 
 router = APIRouter(tags=["learning"])
@@ -84,16 +85,4 @@ async def rollback(body: RollbackBody, request: Request, who: Annotated[Principa
 async def learning_events(ws: WebSocket, who: Annotated[Principal, require("training:read")],
                           after: int | None = None) -> None:
     """Streams `feedback`, `cycle_started` and `cycle_finished` events as they happen."""
-    loop = ws.app.state.learning
-    await ws.accept()
-    seq = after if after is not None else await loop.last_seq()
-    try:
-        while True:
-            events = await loop.wait_events(seq, 15.0)
-            for e in events:
-                seq = e["seq"]
-                await ws.send_json(e)
-            if not events:
-                await ws.send_json({"type": "heartbeat", "seq": seq})
-    except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
-        return
+    await pump_events(ws, ws.app.state.learning, after)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Protocol
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.ws import pump_events
 from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest
 
 
@@ -78,18 +78,5 @@ async def training_events(ws: WebSocket, who: Annotated[Principal, require("trai
 
     `after`: resume after this event sequence number (default: only new events). `job_id`: only that job.
     """
-    jobs: JobsBackend = ws.app.state.jobs
-    await ws.accept()
-    seq = after if after is not None else await jobs.last_seq()
-    try:
-        while True:
-            events = await jobs.wait_events(seq, 15.0)
-            for e in events:
-                seq = e["seq"]
-                if job_id and e["data"].get("job_id") != job_id:
-                    continue
-                await ws.send_json(e)
-            if not events:
-                await ws.send_json({"type": "heartbeat", "seq": seq})
-    except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
-        return
+    await pump_events(ws, ws.app.state.jobs, after,
+                      keep=lambda e: not job_id or e["data"].get("job_id") == job_id)
