@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from clara_ray.datasets.settings import DatasetSettings
 from clara_ray.security.settings import SecurityConfig
 
 DEFAULT_CONFIG_PATH = Path("configs/clara.yaml")
@@ -254,6 +255,7 @@ class ClaraSettings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     router: RouterSettings = RouterSettings()
     learning: LearningSettings = LearningSettings()
+    datasets: DatasetSettings = DatasetSettings()
     security: SecurityConfig = SecurityConfig()
 
     @field_validator("model")

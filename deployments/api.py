@@ -11,6 +11,7 @@ from actors.job_manager import get_or_create_job_manager
 from actors.learning_buffer import get_or_create_learning_buffer
 from clara_ray.api.app import build_app
 from clara_ray.config import settings_from_dict
+from clara_ray.datasets.service import DatasetService
 from clara_ray.db.engine import Database
 from clara_ray.serving.catalog import ResolvedModel
 from clara_ray.serving.engine import GenerationRequest, GenerationResult
@@ -53,6 +54,7 @@ class ClaraApi:
                                    embed=offline_embedder() if s.router.use_embeddings else None)
             if llm_handle is not None else None,
             learning=ActorBackend(get_or_create_learning_buffer(s)),
+            datasets=DatasetService(s, db),
         )
 
     def __serve_build_asgi_app__(self):

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.datasets.errors import StoreUnavailable
 from clara_ray.datasets.schemas import (
     NAME_PATTERN,
     AnalyzeRequest,
@@ -27,7 +28,10 @@ router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
 
 async def _call(request: Request, method: str, *args, **kwargs):
-    fn = getattr(request.app.state.datasets, method)
+    backend = getattr(request.app.state, "datasets", None)
+    if backend is None:
+        raise StoreUnavailable("the dataset service is not configured on this API")
+    fn = getattr(backend, method)
     if inspect.iscoroutinefunction(fn):
         return await fn(*args, **kwargs)
     return await run_in_threadpool(fn, *args, **kwargs)  # blocking work (stores, embedding) off the event loop
@@ -115,7 +119,8 @@ async def upload_dataset(request: Request, who: Annotated[Principal, require("da
                          name: Annotated[str, Form(pattern=NAME_PATTERN)],
                          description: Annotated[str | None, Form(max_length=2000)] = None) -> dict:
     """A new immutable version from an uploaded JSONL/JSON/CSV/Parquet file of training records."""
-    limit = request.app.state.datasets.cfg.max_upload_bytes if hasattr(request.app.state.datasets, "cfg") else None
+    cfg = getattr(getattr(request.app.state, "datasets", None), "cfg", None)
+    limit = cfg.max_upload_bytes if cfg is not None else None
     content = await file.read(limit + 1 if limit else -1)
     return await _call(request, "upload_dataset", name, file.filename or "", content,
                        description=description, created_by=who.subject)

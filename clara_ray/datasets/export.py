@@ -7,7 +7,7 @@ import io
 import json
 from typing import Iterator
 
-from clara_ray.datasets.storage import is_uri, join, open_write
+from clara_ray.datasets.storage import join, open_write
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet", "csv": "text/csv"}
 ROWS_PER_PIECE = 1000

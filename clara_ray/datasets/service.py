@@ -16,6 +16,7 @@ from clara_ray.datasets.analyze import analyze_records
 from clara_ray.datasets.corpus import CorpusRepository, document_view
 from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound
 from clara_ray.datasets.ingest import IngestOptions, run_ingest
+from clara_ray.datasets.ingest.readers import expand_paths
 from clara_ray.datasets.recordio import parse_upload
 from clara_ray.datasets.registry import DatasetRegistry, dataset_view
 from clara_ray.datasets.schemas import (
@@ -52,7 +53,7 @@ def make_graph_store(cfg: DatasetSettings, data_dir: Path):
     if cfg.graph_backend == "neo4j":
         from clara_ray.datasets.stores.graph_neo4j import Neo4jGraphStore
 
-        return Neo4jGraphStore(cfg.neo4j_uri, cfg.neo4j_user, cfg.neo4j_password.get_secret_value(),
+        return Neo4jGraphStore(cfg.neo4j_uri, cfg.neo4j_user, cfg.neo4j_password,
                                cfg.neo4j_database)
     from clara_ray.datasets.stores.graph_ladybug import LadybugGraphStore
 
@@ -91,14 +92,28 @@ class DatasetService:
 
     def _embed_cfg(self) -> dict:
         c = self.cfg
-        return {"model": c.embedding_model, "max_tokens": c.embedding_max_tokens, "batch_size": c.embedding_batch_size}
+        return {"model": c.embedding_model, "max_tokens": c.embedding_max_tokens, "batch_size": c.embedding_batch_size,
+                "threads": c.embed_threads}
 
     def ingest(self, req: IngestRequest) -> dict:
         if bool(req.paths) == bool(req.documents):
             raise DatasetInputError("give exactly one of 'paths' or 'documents'", "paths")
         c = self.cfg
+        if req.paths and c.ingest_roots:
+            roots = [Path(r).expanduser().resolve() for r in c.ingest_roots]
+            for p in req.paths:
+                if "://" not in p and not any(Path(p).expanduser().resolve().is_relative_to(r) for r in roots):
+                    raise DatasetInputError(f"{p} is outside the allowed ingest folders", "paths")
         opts = IngestOptions(c.chunk_chars, c.chunk_overlap, c.keywords_per_document, dict(req.defaults))
         local = not req.use_ray or req.documents is not None
+        if not local:
+            import ray
+
+            expand_paths(req.paths)  # bad paths are a 422 before any cluster is started
+            if not ray.is_initialized():  # a driver of its own (CLI, notebook): the project's way of joining Ray
+                from clara_ray.ray_runtime import init_ray
+
+                init_ray(self.settings)
         with self._ingest_lock:  # one writer at a time for the embedded stores
             return run_ingest(self.stores, req.paths, records=req.documents, opts=opts, use_ray=not local,
                               force=req.force, embed_cfg=self._embed_cfg(), batch_docs=c.write_batch_docs,
@@ -233,7 +248,7 @@ class DatasetService:
             location = exporter.destination(req.destination_uri, row.name, row.version, req.format)
             try:
                 size = exporter.write(records, req.format, location)
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, NotImplementedError) as e:  # pyarrow errors derive from these
                 raise DatasetInputError(f"cannot write to {req.destination_uri}: {e}", "destination_uri") from None
             return {"dataset_id": row.id, "uri": location, "format": req.format, "records": len(records), "bytes": size}
         filename = f"{row.name}-v{row.version}.{req.format}"

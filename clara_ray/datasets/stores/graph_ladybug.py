@@ -11,7 +11,7 @@ SCHEMA = [
     "CREATE NODE TABLE IF NOT EXISTS Document(id STRING PRIMARY KEY, title STRING, document_type STRING, "
     "domain STRING, date_int INT64, quality_score DOUBLE)",
     "CREATE NODE TABLE IF NOT EXISTS Entity(key STRING PRIMARY KEY, name STRING, kind STRING)",
-    "CREATE REL TABLE IF NOT EXISTS MENTIONS(FROM Document TO Entity, count INT64)",
+    "CREATE REL TABLE IF NOT EXISTS MENTIONS(FROM Document TO Entity, count INT64, tf DOUBLE)",
     "CREATE REL TABLE IF NOT EXISTS PART_OF(FROM Entity TO Entity)",
     "CREATE REL TABLE IF NOT EXISTS CO_OCCURS(FROM Entity TO Entity, weight INT64)",
 ]
@@ -24,6 +24,8 @@ class LadybugGraphStore(CypherGraphStore):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = ladybug.Database(str(path))
         self.conn = ladybug.Connection(self.db)
+        # Search queries are small: one thread each leaves the other cores to the embedding and keyword search.
+        self.conn.set_max_threads_for_exec(1)
         self._lock = threading.RLock()
         for stmt in SCHEMA:
             self.conn.execute(stmt)
