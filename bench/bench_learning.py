@@ -29,7 +29,7 @@ def main() -> None:
     from clara_ray.config import load_settings
     from clara_ray.ray_runtime import init_ray
     from deployments.app import build
-    from jobs.demo import DEMO_OVERRIDES, follow_job, write_demo_data
+    from clara_ray.demo import DEMO_OVERRIDES, follow_job, write_demo_data
 
     # Triggers off for the ingest part (huge batch size, long interval); the latency part lowers them.
     overrides = {**DEMO_OVERRIDES, "storage": {"data_dir": tempfile.mkdtemp(prefix="clara-bench-")},

@@ -1,0 +1,118 @@
+"""The demo scenario over the HTTP API: train an adapter, serve it, then good and poisoned feedback through the gate.
+
+Driven by `jobs/demo.py` (which starts Ray and the Serve app) and reused by `bench/bench_learning.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+# Loop settings sized for the tiny model on 2 CPUs (production defaults live in configs/clara.yaml).
+DEMO_OVERRIDES = {"learning": {"min_batch_size": 20, "learning_rate": 2e-3, "epochs": 2, "min_improvement": 0.005,
+                               "max_regression": 0.05, "train_interval_seconds": 3600}}
+QUESTION = "Brauche ich für einen Carport im Außenbereich eine Baugenehmigung?"
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def follow_job(client, job_id: str, timeout: float = 900) -> dict:
+    """Print the job's progress as it changes, until it finishes."""
+    deadline, last = time.time() + timeout, ""
+    while time.time() < deadline:
+        v = client.get(f"/api/training/jobs/{job_id}").json()
+        m = v.get("metrics") or {}
+        line = f"    job {job_id[:8]} {v['status']:<9} step {v['step']}/{v['total_steps'] or '?'}"
+        line += f"  loss {m['loss']:.3f}" if "loss" in m else ""
+        line += f"  val ppl {m['perplexity']:.2f}" if "perplexity" in m else ""
+        if line != last:
+            print(line, flush=True)
+            last = line
+        if v["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return v
+        time.sleep(1)
+    raise TimeoutError(f"job {job_id} did not finish in {timeout}s")
+
+
+def follow_cycle(client, alias: str, known: set[str], timeout: float = 900) -> dict:
+    """Wait for the next learning cycle of `alias`, following its training job."""
+    deadline, followed = time.time() + timeout, False
+    while time.time() < deadline:
+        items = client.get("/api/learning/cycles", params={"adapter": alias}).json()["items"]
+        new = [c for c in items if c["cycle_id"] not in known]
+        if new:
+            c = new[-1]
+            if c["job_id"] and not followed:
+                say(f"  cycle {c['cycle_id'][:8]} ({c['trigger']} trigger, {c['samples']} samples) -> "
+                    "CONTINUOUS training job")
+                follow_job(client, c["job_id"])
+                followed = True
+            if c["status"] != "running":
+                return c
+        time.sleep(1)
+    raise TimeoutError("no learning cycle finished in time")
+
+
+def ask(client, alias: str) -> dict:
+    r = client.post("/v1/chat/completions", json={"model": alias, "max_tokens": 40,
+                                                  "messages": [{"role": "user", "content": QUESTION}]}).json()
+    active = client.get("/api/serving/adapters/list").json()["aliases"].get(alias)
+    return {"version": active, "text": r["choices"][0]["message"]["content"]}
+
+
+def write_demo_data(root: Path) -> tuple[Path, list[dict], list[dict]]:
+    """Initial training data (170 Baurecht Q&A), held-back good feedback (40) and poisoned feedback."""
+    from clara_ray.resources import load_jsonl, offdomain_path, qa_path
+
+    bau = [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
+    root.mkdir(parents=True, exist_ok=True)
+    initial = root / "baurecht-initial.jsonl"
+    initial.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in bau[:170]), encoding="utf-8")
+    good = [{"prompt": r["prompt"], "response": r["response"], "correction": r["response"], "rating": 1.0,
+             "adapter": "baurecht", "source": "demo-reviewer"} for r in bau[170:210]]
+    poison = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "importance": 5.0,
+               "adapter": "baurecht", "source": "demo-attacker"} for r in load_jsonl(offdomain_path())]
+    return initial, good, poison
+
+
+def run_demo(client, settings, summary: list[str]) -> int:
+    initial, good, poison = write_demo_data(settings.storage.data_dir / "demo")
+    say("1/4 training the initial 'baurecht' LoRA adapter (Ray Data prep -> Ray Train)")
+    job = client.post("/api/training/jobs", json={
+        "name": "baurecht", "trainer_type": "LORA", "data_paths": [str(initial)], "domain": "baurecht",
+        "epochs": 3, "learning_rate": 3e-3, "activate": "always",
+        "description": "Baurecht: BauGB, Bauordnung, Baugenehmigung, Bebauungsplan"}).json()
+    done = follow_job(client, job["job_id"])
+    if done["status"] != "COMPLETED":
+        say(f"training failed: {done['error']}")
+        return 1
+    m = done["metrics"]
+    summary.append(f"initial   {m['adapter']}: validation perplexity {m['ppl_before']:.2f} (base) -> "
+                   f"{m['ppl_after']:.2f}  [{m['adapter_uri']}]")
+
+    say("2/4 serving it (multi-LoRA replica, OpenAI-compatible API)")
+    first = ask(client, "baurecht")
+    say(f"  {first['version']}: {QUESTION!r} -> {first['text'][:120]!r}")
+
+    for label, items, expect in (("good reviewer feedback", good, "promoted"),
+                                 ("poisoned off-domain feedback", poison, "rejected")):
+        step = "3/4" if expect == "promoted" else "4/4"
+        known = {c["cycle_id"] for c in client.get("/api/learning/cycles").json()["items"]}
+        res = client.post("/api/feedback/batch", json={"items": items}).json()
+        say(f"{step} sending {len(items)} samples of {label}: {res['accepted']} accepted, {res['rejected']} rejected "
+            "by the quality filter")
+        c = follow_cycle(client, "baurecht", known)
+        b, a = c["metrics_before"], c["metrics_after"]
+        say(f"  gate: {c['status'].upper()} - {c['reason']}")
+        now = ask(client, "baurecht")
+        say(f"  serving {now['version']}: {now['text'][:120]!r}")
+        summary.append(f"cycle     {c['status']:<9} ({c['samples']} samples): val ppl {b.get('val_ppl', 0):.3f} -> "
+                       f"{a.get('val_ppl', 0):.3f}, regression {b.get('regression_ppl', 0):.3f} -> "
+                       f"{a.get('regression_ppl', 0):.3f}; serving {now['version']}"
+                       f"{'' if c['status'] == expect else '  (expected ' + expect + ')'}")
+    versions = client.get("/api/serving/adapters/list").json()["versions"]
+    summary.append("versions  " + ", ".join(f"{v['ref']} [{v['status']}]" for v in versions if v["name"] == "baurecht"))
+    return 0
