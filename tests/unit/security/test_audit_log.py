@@ -5,11 +5,13 @@ from __future__ import annotations
 from sec_helpers import auth, hs_token
 
 JOB = {"name": "bau", "data_paths": ["/data/qa.jsonl"]}
-AUDITOR = auth(hs_token("audrey", ["auditor"]))
+def auditor() -> dict:
+    # Minted per use: a module-level token expires while a long suite (the Ray tests) runs first.
+    return auth(hs_token("audrey", ["auditor"]))
 
 
 def _events(client, **params):
-    r = client.get("/api/audit", headers=AUDITOR, params=params)
+    r = client.get("/api/audit", headers=auditor(), params=params)
     assert r.status_code == 200, r.text
     return r.json()
 
