@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ray
 
+from actors.backend import detached_singleton
 from actors.training_runner import RayLauncher
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
@@ -23,18 +24,21 @@ class JobManagerActor:
         self._started = False
 
     async def ready(self) -> bool:
+        # Also called by the entry points: after a restart (max_restarts) the first call recovers the queue.
         if not self._started:
             self._started = True
             await self.manager.start()
         return True
 
     async def create(self, request: dict, created_by: str | None = None) -> dict:
+        await self.ready()
         return await self.manager.create(TrainingJobRequest.model_validate(request), created_by)
 
     async def get(self, job_id: str) -> dict:
         return self.manager.get(job_id)
 
     async def list(self, **filters) -> dict:
+        await self.ready()
         return self.manager.list(**filters)
 
     async def cancel(self, job_id: str) -> dict:
@@ -58,8 +62,4 @@ class JobManagerActor:
 
 def get_or_create_job_manager(settings: ClaraSettings):
     """The one manager of this deployment (created on first use), ready to take jobs."""
-    actor = JobManagerActor.options(
-        name=MANAGER_NAME, namespace=settings.ray.namespace, lifetime="detached", get_if_exists=True
-    ).remote(settings.model_dump(mode="json"))
-    ray.get(actor.ready.remote())
-    return actor
+    return detached_singleton(JobManagerActor, MANAGER_NAME, settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ray
 
-from actors.backend import ActorBackend
+from actors.backend import ActorBackend, detached_singleton
 from actors.job_manager import get_or_create_job_manager
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
@@ -80,8 +80,4 @@ class LearningBufferActor:
 
 def get_or_create_learning_buffer(settings: ClaraSettings):
     """The one learning buffer of this deployment (created on first use), with its triggers running."""
-    actor = LearningBufferActor.options(
-        name=BUFFER_NAME, namespace=settings.ray.namespace, lifetime="detached", get_if_exists=True
-    ).remote(settings.model_dump(mode="json"))
-    ray.get(actor.ready.remote())
-    return actor
+    return detached_singleton(LearningBufferActor, BUFFER_NAME, settings)
