@@ -41,6 +41,9 @@ class JobManagerActor:
         await self.ready()
         return self.manager.list(**filters)
 
+    async def metrics(self, job_id: str) -> dict:
+        return self.manager.metrics(job_id)
+
     async def cancel(self, job_id: str) -> dict:
         return await self.manager.cancel(job_id)
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from clara_ray.console.settings import ConsoleSettings
 from clara_ray.datasets.settings import DatasetSettings
 from clara_ray.security.settings import SecurityConfig
 
@@ -257,6 +258,7 @@ class ClaraSettings(BaseSettings):
     learning: LearningSettings = LearningSettings()
     datasets: DatasetSettings = DatasetSettings()
     security: SecurityConfig = SecurityConfig()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("model")
     @classmethod

@@ -29,6 +29,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     "auditor": {"training:read", "datasets:read", "adapters:read", "audit:read", "metrics:read"},
 }
 PUBLIC = "public"
+AUTHENTICATED = "authenticated"  # any valid token, whatever its roles (e.g. GET /api/me)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Principal:
     name: str | None = None  # display name (Keycloak preferred_username); audit and jobs use `subject`
 
     def can(self, permission: str) -> bool:
-        if permission == PUBLIC:
+        if permission in (PUBLIC, AUTHENTICATED):
             return True
         granted = set().union(*(ROLE_PERMISSIONS.get(r, set()) for r in self.roles)) if self.roles else set()
         return "*" in granted or permission in granted

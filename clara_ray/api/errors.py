@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from clara_ray.adapters.registry import InvalidReference, RegistryConflict, UnknownAdapter
 from clara_ray.api.auth import PermissionDenied
+from clara_ray.api.backends import BackendUnavailable
 from clara_ray.data.prepare import DataError
 from clara_ray.serving.engine import AdapterIncompatible, AdapterNotFound, EngineOverloaded, PromptTooLong
 from clara_ray.serving.service import RequestRejected
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: list[tuple[type[BaseException], int]] = [
     (DatasetNotFound, 404),
     (DatasetInputError, 422),  # message starts with the offending field
     (StoreUnavailable, 503),
+    (BackendUnavailable, 503),
 ]
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel, Field
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.backends import backend
 from clara_ray.api.ws import pump_events
 from clara_ray.learning.feedback import FeedbackIn
 
@@ -33,7 +34,7 @@ class RollbackBody(BaseModel):
 
 
 def _loop(request: Request):
-    return request.app.state.learning
+    return backend(request, "learning")
 
 
 @router.post("/api/feedback", status_code=201)

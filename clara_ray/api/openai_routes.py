@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.backends import backend
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -51,7 +52,7 @@ class ChatBody(_Common):
 
 
 def _svc(request: Request):
-    return request.app.state.serving
+    return backend(request, "serving")
 
 
 @router.get("/models")

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.backends import backend
 
 router = APIRouter(prefix="/api/serving", tags=["serving"])
 
@@ -68,7 +69,7 @@ class RouterConfigBody(BaseModel):
 
 
 def _svc(request: Request):
-    return request.app.state.serving
+    return backend(request, "serving")
 
 
 @router.post("/load_adapter", status_code=201)

@@ -7,6 +7,7 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Query, Request, WebSocket
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.backends import backend
 from clara_ray.api.ws import pump_events
 from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest
 
@@ -17,6 +18,7 @@ class JobsBackend(Protocol):
     async def create(self, request: dict, created_by: str | None = None) -> dict: ...
     async def get(self, job_id: str) -> dict: ...
     async def list(self, **filters) -> dict: ...
+    async def metrics(self, job_id: str) -> dict: ...
     async def cancel(self, job_id: str) -> dict: ...
     async def retry(self, job_id: str, created_by: str | None = None) -> dict: ...
     async def wait_events(self, after: int, timeout: float = 15.0) -> list[dict]: ...
@@ -27,7 +29,7 @@ router = APIRouter(prefix="/api/training", tags=["training"])
 
 
 def _jobs(request: Request) -> JobsBackend:
-    return request.app.state.jobs
+    return backend(request, "jobs")
 
 
 @router.post("/jobs", status_code=201)
@@ -37,9 +39,28 @@ async def create_job(body: TrainingJobRequest, request: Request,
     return await _jobs(request).create(body.model_dump(mode="json"), who.subject)
 
 
+@router.get("/defaults")
+async def training_defaults(request: Request, who: Annotated[Principal, require("training:read")]) -> dict:
+    """What a job gets for each field it leaves unset (the server's config), per trainer type where they differ."""
+    st = request.app.state.settings
+    t, c = st.training, st.continuous
+    per_type = {k.value: {"learning_rate": c.learning_rate if k == TrainerType.CONTINUOUS else t.learning_rate,
+                          "epochs": c.epochs if k == TrainerType.CONTINUOUS else t.epochs} for k in TrainerType}
+    return {"base_model": st.model.base_model, "lora": st.lora.model_dump(), "qlora_bits": st.qlora.bits,
+            "batch_size": t.batch_size, "grad_accum_steps": t.grad_accum_steps, "block_size": t.block_size,
+            "num_workers": t.num_workers, "use_gpu": t.use_gpu, "timeout_seconds": t.job_timeout_seconds,
+            "by_trainer_type": per_type}
+
+
 @router.get("/jobs/{job_id}")
 async def get_job(job_id: str, request: Request, who: Annotated[Principal, require("training:read")]) -> dict:
     return await _jobs(request).get(job_id)
+
+
+@router.get("/jobs/{job_id}/metrics")
+async def job_metrics(job_id: str, request: Request, who: Annotated[Principal, require("training:read")]) -> dict:
+    """Curve points so far: `step` points (loss, learning_rate, tokens_per_s) and `eval` points (perplexity)."""
+    return await _jobs(request).metrics(job_id)
 
 
 @router.get("/jobs")

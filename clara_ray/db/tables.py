@@ -65,6 +65,18 @@ class Job(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
 
 
+class JobMetric(Base):
+    """One progress point of a training job (a `step` or an `eval` event), for loss/perplexity/LR curves."""
+
+    __tablename__ = "training_metrics"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # step | eval
+    step: Mapped[int] = mapped_column(Integer)
+    time: Mapped[float] = mapped_column(Float)  # unix seconds, as the worker measured it
+    values: Mapped[dict] = mapped_column(JSON)  # step: loss, learning_rate, tokens_per_s; eval: perplexity
+
+
 class AdapterVersion(Base):
     """An immutable trained adapter: `name@vN`. Weights live in the adapter store at `uri`."""
 

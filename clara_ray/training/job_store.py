@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from clara_ray.db.engine import Database
-from clara_ray.db.tables import Job, utcnow
+from clara_ray.db.tables import Job, JobMetric, utcnow
 from clara_ray.training.spec import JobStatus, TrainingJobRequest
 
 
@@ -29,6 +29,10 @@ TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
     JobStatus.FAILED: set(),
     JobStatus.CANCELLED: set(),
 }
+
+
+CURVE_FIELDS = {"step": ("loss", "learning_rate", "tokens_per_s"), "eval": ("perplexity", "final")}
+"""Progress event kind -> the values kept per curve point (see JobStore.append_metrics)."""
 
 
 @dataclass
@@ -101,6 +105,25 @@ class JobStore:
             if metrics:
                 job.metrics = {**(job.metrics or {}), **metrics}
 
+    def append_metrics(self, job_id: str, events: list[dict]) -> None:
+        """Keep the `step` and `eval` events of a progress batch as curve points."""
+        rows = [JobMetric(job_id=job_id, kind=e["kind"], step=int(e["step"]), time=float(e["time"]),
+                          values={k: e[k] for k in CURVE_FIELDS[e["kind"]] if k in e})
+                for e in events if e.get("kind") in CURVE_FIELDS and "step" in e]
+        if rows:
+            with self.db.session() as s:
+                s.add_all(rows)
+
+    def metrics(self, job_id: str, max_points: int = 2000) -> list[dict]:
+        """Curve points in order; step points evenly thinned to at most `max_points`, eval points all kept."""
+        with self.db.session() as s:
+            rows = list(s.scalars(select(JobMetric).where(JobMetric.job_id == job_id).order_by(JobMetric.seq)))
+        steps = [r for r in rows if r.kind == "step"]
+        stride = -(-len(steps) // max_points) if steps else 1  # ceil
+        keep = {id(r) for r in steps[::stride]} | ({id(steps[-1])} if steps else set())
+        return [{"kind": r.kind, "step": r.step, "time": r.time, **r.values}
+                for r in rows if r.kind != "step" or id(r) in keep]
+
     def list(self, *, status: list[str] | None = None, trainer_type: str | None = None, name: str | None = None,
              offset: int = 0, limit: int = 50) -> JobPage:
         with self.db.session() as s:
@@ -130,4 +153,6 @@ class JobStore:
             rows = list(s.scalars(select(Job).where(Job.finished_at < cutoff)))
             for r in rows:
                 s.delete(r)
+            if rows:
+                s.execute(delete(JobMetric).where(JobMetric.job_id.in_([r.id for r in rows])))
         return len(rows)

@@ -114,6 +114,11 @@ class JobManager:
     def get(self, job_id: str) -> dict:
         return job_view(self.store.get(job_id))
 
+    def metrics(self, job_id: str) -> dict:
+        """The job's loss / learning-rate / perplexity curve points so far (404 for an unknown job)."""
+        self.store.get(job_id)
+        return {"job_id": job_id, "points": self.store.metrics(job_id)}
+
     def list(self, **filters) -> dict:
         page = self.store.list(**filters)
         return {"items": [job_view(j) for j in page.items], "total": page.total,
@@ -184,6 +189,7 @@ class JobManager:
             if dt > 0 and step > t0[1]:
                 latest["steps_per_s"] = (step - t0[1]) / dt
         self.store.update_progress(job_id, step=step, total_steps=total, metrics=latest)
+        self.store.append_metrics(job_id, events)
 
     # ---- scheduling -----------------------------------------------------------------------------------------
     async def _schedule(self) -> None:

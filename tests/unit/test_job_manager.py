@@ -162,3 +162,38 @@ async def test_events_in_order_and_progress(make_manager):
     await m.create(req("bb"))
     got = await asyncio.wait_for(waiter, 1)  # woken by the publish, not by a poll interval
     assert got[0]["data"]["name"] == "bb"
+
+
+@pytest.mark.timeout(30)
+async def test_curve_points_are_stored_thinned_and_removed_with_the_job(make_manager):
+    from datetime import timedelta
+
+    from clara_ray.db.tables import utcnow
+    from clara_ray.training.job_store import JobNotFound
+
+    m = make_manager()
+    j = await m.create(req("aa"))
+    steps = [{"kind": "step", "step": s, "total_steps": 30, "loss": 3.0 - s / 10, "learning_rate": 0.01,
+              "tokens_per_s": 5.0, "time": float(s)} for s in range(1, 31)]
+    await m.on_progress(j["job_id"], [{"kind": "eval", "step": 0, "perplexity": 40.0, "total_steps": 30, "time": 0.0},
+                                      {"kind": "data", "train_records": 9, "time": 0.0}, *steps[:20]])
+    await m.on_progress(j["job_id"], [*steps[20:], {"kind": "eval", "step": 30, "perplexity": 12.5, "final": True,
+                                                    "time": 31.0}])
+    points = m.metrics(j["job_id"])["points"]
+    assert [p["step"] for p in points if p["kind"] == "step"] == list(range(1, 31))
+    assert points[0] == {"kind": "eval", "step": 0, "time": 0.0, "perplexity": 40.0}
+    assert points[-1]["perplexity"] == 12.5 and points[-1]["final"] is True
+    assert points[1] == {"kind": "step", "step": 1, "time": 1.0, "loss": 2.9, "learning_rate": 0.01,
+                         "tokens_per_s": 5.0}  # no total_steps / data fields: only the curve values
+
+    thinned = m.store.metrics(j["job_id"], max_points=7)
+    kept = [p["step"] for p in thinned if p["kind"] == "step"]
+    assert len(kept) <= 8 and kept[0] == 1 and kept[-1] == 30  # first and last step always kept
+    assert sum(p["kind"] == "eval" for p in thinned) == 2  # eval points are never thinned
+
+    with pytest.raises(JobNotFound):
+        m.metrics("nope")
+    m.launcher.runs[j["job_id"]].finish(RESULT)
+    await settle(m, j["job_id"])
+    assert m.store.delete_finished_before(utcnow() + timedelta(seconds=1)) == 1
+    assert m.store.metrics(j["job_id"]) == []

@@ -1,0 +1,68 @@
+// Learning loop: feedback buffer, cycles with their gate decisions and reasons, a manual trigger; live over WebSocket.
+import { useEffect, useState } from '../../vendor/preact-htm.mjs';
+import { api, subscribe } from '../api.js';
+import { Badge, can, fmtDate, fmtNum, html, Select, Status, useAction, useLoad } from '../ui.js';
+
+export function LearningLoop({ me }) {
+  const [stats, reloadStats, statsError] = useLoad(() => api('/api/learning/buffer'));
+  const [cycles, reloadCycles, cyclesError] = useLoad(() => api('/api/learning/cycles?limit=100'));
+  const [live, setLive] = useState('connecting');
+  useEffect(() => subscribe('/api/learning/ws', (e) => {
+    reloadStats();
+    if (e.type !== 'feedback') reloadCycles();
+  }, { onState: setLive }), []);
+  const error = statsError || cyclesError;
+  return html`
+    <div class="row">
+      <div class="side">
+        <div class="card" data-testid="buffer">
+          <h2>Feedback buffer <span class="badge ${live}">${live}</span></h2>
+          ${error && html`<div class="error">${error}</div>`}
+          ${stats && html`<div class="kv">
+            <span class="muted">pending (all adapters)</span><span data-testid="pending-total">${stats.pending_total}</span>
+            ${Object.entries(stats.pending).map(([a, n]) => html`<span class="muted">pending · ${a}</span><span>${n}</span>`)}
+            <span class="muted">stored in total</span><span>${stats.persisted_total}</span>
+            <span class="muted">used by cycles</span><span>${stats.claimed_by_cycles}</span>
+            <span class="muted">batch size that triggers</span><span>${stats.min_batch_size}</span>
+            <span class="muted">time trigger</span><span>${stats.train_interval_seconds} s</span>
+            <span class="muted">quality threshold</span><span>${stats.quality_threshold}</span>
+            <span class="muted">running cycles</span><span>${stats.running_cycles.join(', ') || 'none'}</span>
+          </div>`}
+        </div>
+        ${can(me, 'training:create') && html`<${Trigger} onDone=${() => { reloadStats(); reloadCycles(); }} />`}
+      </div>
+      <div class="grow"><div class="card">
+        <h2>Cycles</h2>
+        <table data-testid="cycles">
+          <thead><tr><th>Adapter</th><th>Trigger</th><th>Status</th><th class="num">Samples</th>
+            <th class="num">Validation ppl before → after</th><th class="num">Regression ppl before → after</th><th>Reason</th><th>Started</th><th>Finished</th></tr></thead>
+          <tbody>${(cycles?.items || []).map((c) => html`<tr key=${c.cycle_id}>
+            <td>${c.alias}</td><td>${c.trigger}</td><td><${Badge} value=${c.status} /></td><td class="num">${c.samples}</td>
+            <td class="num">${fmtNum(c.metrics_before?.val_ppl)} → ${fmtNum(c.metrics_after?.val_ppl)}</td>
+            <td class="num">${fmtNum(c.metrics_before?.regression_ppl)} → ${fmtNum(c.metrics_after?.regression_ppl)}</td>
+            <td>${c.reason || '–'}</td><td>${fmtDate(c.started_at)}</td><td>${fmtDate(c.finished_at)}</td></tr>`)}
+            ${cycles && !cycles.items.length && html`<tr><td colspan="9" class="muted">No cycles yet.</td></tr>`}
+          </tbody>
+        </table>
+      </div></div>
+    </div>`;
+}
+
+function Trigger({ onDone }) {
+  const [adapters] = useLoad(() => api('/api/serving/adapters/list').catch(() => ({ aliases: {} })));
+  const [adapter, setAdapter] = useState('');
+  const [run, state] = useAction();
+  const go = (e) => {
+    e.preventDefault();
+    run(() => api('/api/learning/trigger', { method: 'POST', body: { adapter } }).then(onDone),
+        `Cycle requested for ${adapter}`);
+  };
+  return html`<form class="card" data-testid="trigger" onSubmit=${go}>
+    <h2>Retrain now</h2>
+    <p class="muted">Starts a cycle from the pending feedback of one adapter (joined to a running one if there is one).</p>
+    <${Select} name="adapter" value=${adapter} onChange=${setAdapter}
+      options=${[['', 'choose an adapter…'], ...Object.keys(adapters?.aliases || {})]} />
+    <button class="primary" type="submit" disabled=${!adapter || state.busy}>Trigger cycle</button>
+    <${Status} state=${state} />
+  </form>`;
+}
