@@ -79,7 +79,17 @@ def write_demo_data(root: Path) -> tuple[Path, list[dict], list[dict]]:
 
 
 def run_demo(client, settings, summary: list[str]) -> int:
+    from clara_ray.resources import documents_path
+
     initial, good, poison = write_demo_data(settings.storage.data_dir / "demo")
+    say("0/4 indexing the bundled documents (Ray Data: chunk, embed, extract entities) for the Dataset Explorer")
+    corpus = client.post("/api/datasets/corpus/ingest", json={"paths": [str(documents_path())]})
+    if corpus.status_code != 200:
+        say(f"indexing failed: {corpus.text}")
+        return 1
+    stats = client.get("/api/datasets/corpus").json()
+    summary.append(f"corpus    {stats['documents']} documents, {stats['chunks']} chunks in the vector, graph and "
+                   "keyword stores")
     say("1/4 training the initial 'baurecht' LoRA adapter (Ray Data prep -> Ray Train)")
     job = client.post("/api/training/jobs", json={
         "name": "baurecht", "trainer_type": "LORA", "data_paths": [str(initial)], "domain": "baurecht",

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     print("CLARA on Ray demo summary")
     for line in summary:
         print("  " + line)
+    print(f"  Console    {api}/console/")
     print(f"  API        {api}   docs {api}/docs   OpenAI base URL {api}/v1")
     print(f"  Dashboard  {dashboard if dashboard.startswith('http') else 'http://' + dashboard if dashboard else 'off'}")
     print(f"  finished in {time.time() - t0:.0f} s")

@@ -12,7 +12,7 @@ from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import LearningCycle, utcnow
-from clara_ray.learning.evaluate import regression_records, validation_records
+from clara_ray.learning.evaluate import NoEvaluationData, regression_records, validation_records
 from clara_ray.learning.gate import decide
 from clara_ray.training.spec import TrainerType, TrainingJobRequest
 
@@ -50,6 +50,11 @@ class CycleRunner:
         cfg, t0 = self.settings.learning, time.time()
         durations: dict[str, float] = {}
         active = self.registry.resolve(alias)
+        try:  # before any training: without a validation set the gate could not decide
+            val = validation_records(self.registry, active.id, self.settings.training.val_fraction)
+        except NoEvaluationData as e:
+            self._finish(cycle_id, status="failed", reason=str(e), durations=durations)
+            raise CycleFailed(str(e)) from None
         data = Path(self.settings.storage.data_dir) / "learning" / f"{cycle_id}.jsonl"
         data.parent.mkdir(parents=True, exist_ok=True)
         with data.open("w", encoding="utf-8") as f:
@@ -75,7 +80,6 @@ class CycleRunner:
         candidate = self.registry.get_version(view["adapter_version_id"])
 
         t2 = time.time()
-        val = validation_records(self.registry, active.id, self.settings.training.val_fraction)
         reg = regression_records(cfg.regression_path)
         before = {"val_ppl": await self.evaluate(active.uri, val), "regression_ppl": await self.evaluate(active.uri, reg)}
         after = {"val_ppl": await self.evaluate(candidate.uri, val), "regression_ppl": await self.evaluate(candidate.uri, reg)}

@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.data.records import RecordError, content_hash, content_of, is_validation, normalise
+from clara_ray.db.tables import DatasetRecord
 
 MAX_EVAL_RECORDS = 64
 
 
+class NoEvaluationData(ValueError):
+    """No records to measure an adapter on: a gate decision would be meaningless."""
+
+
 def _records(path: str, record_filter: dict | None) -> list[dict]:
+    """Rows of a JSONL / Parquet / CSV file, local or any fsspec URI (registered datasets live in a store)."""
+    import fsspec
     import pandas as pd
 
-    from clara_ray.resources import load_jsonl
-
-    suffix = Path(path).suffix.lower()
-    rows = load_jsonl(Path(path)) if suffix in (".jsonl", ".json") else (
-        pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)).to_dict("records")
+    suffix = Path(path.split("?")[0]).suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        with fsspec.open(path, "rt", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    else:
+        rows = (pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)).to_dict("records")
     return [r for r in rows if not record_filter or all(str(r.get(k)) == v for k, v in record_filter.items())]
+
+
+def _exists(path: str) -> bool:
+    import fsspec
+
+    fs, p = fsspec.core.url_to_fs(path)
+    return fs.isfile(p)
+
+
+def _training_paths(registry: AdapterRegistry, ds: dict) -> list[str]:
+    """Files a version was trained from: its data paths, or the file of its registered dataset."""
+    if ds.get("paths"):
+        return list(ds["paths"])
+    if ds.get("dataset_id"):
+        with registry.db.session() as s:
+            row = s.get(DatasetRecord, ds["dataset_id"])
+        return [row.uri] if row is not None else []
+    return []
 
 
 def validation_records(registry: AdapterRegistry, version_id: str, val_fraction: float) -> list[dict]:
@@ -29,8 +56,8 @@ def validation_records(registry: AdapterRegistry, version_id: str, val_fraction:
         v = registry.get_version(v.parent_id)
     ds = v.dataset or {}
     out = []
-    for path in ds.get("paths") or []:
-        if not Path(path).is_file():
+    for path in _training_paths(registry, ds):
+        if not _exists(path):
             continue
         for r in _records(path, ds.get("filter")):
             try:
@@ -39,10 +66,13 @@ def validation_records(registry: AdapterRegistry, version_id: str, val_fraction:
                 continue
             if is_validation(content_hash(content_of(item)), val_fraction):
                 out.append(item)
-    if not out:  # imported adapters: fall back to the bundled corpus of its domain
+    if not out and v.domain:  # imported adapters: fall back to the bundled corpus of its domain
         from clara_ray.resources import load_jsonl, qa_path
 
         out = [normalise(r) for r in load_jsonl(qa_path()) if r.get("domain") == v.domain][-MAX_EVAL_RECORDS:]
+    if not out:
+        raise NoEvaluationData(f"no validation records for {v.name}: its training data is gone and it has no domain "
+                               "with bundled records; retrain it from a dataset or give it a domain")
     return out[:MAX_EVAL_RECORDS]
 
 
@@ -68,6 +98,8 @@ def perplexity_of(base_model_path: str, adapter_path: str | None, records: list)
 
         model = PeftModel.from_pretrained(model, adapter_path)
     model.eval()
+    if not records:
+        raise NoEvaluationData("perplexity of an empty record set")
     total, n = 0.0, 0
     with torch.no_grad():
         for item in records:
@@ -78,4 +110,6 @@ def perplexity_of(base_model_path: str, adapter_path: str | None, records: list)
             loss = model(input_ids=ids, labels=ids).loss
             total += float(loss) * (ids.shape[1] - 1)
             n += ids.shape[1] - 1
-    return math.exp(total / max(n, 1))
+    if n == 0:
+        raise NoEvaluationData("every evaluation record is shorter than two tokens")
+    return math.exp(total / n)

@@ -152,3 +152,42 @@ async def test_trigger_while_running_is_coalesced(loop_settings, db):
     first, second = sorted(loop.cycles(), key=lambda c: c["started_at"])
     assert first["samples"] == 5 and second["samples"] == 2  # nothing that arrived during a cycle was lost
     await loop.close()
+
+
+def test_validation_set_of_a_dataset_trained_adapter(loop_settings, db):
+    """An adapter trained from a registered dataset is gated on that dataset's held-out split (read from its store)."""
+    from clara_ray.datasets.registry import DatasetRegistry
+    from clara_ray.learning.evaluate import NoEvaluationData, validation_records
+
+    records = [{"prompt": f"Frage {i} zu § {i} BauGB?", "response": f"Antwort {i}: siehe § {i} BauGB."}
+               for i in range(200)]
+    ds = DatasetRegistry(db, str(loop_settings.storage.data_dir / "datasets")).create("bau-ds", records,
+                                                                                       source={"type": "records"})
+    reg = AdapterRegistry(db)
+    v = reg.register(name="dsbau", uri="/a", base_model="tiny-x", trainer_type="LORA", rank=8,
+                     dataset={"dataset_id": ds["id"], "paths": None, "filter": None})
+    child = reg.register(name="dsbau", uri="/b", base_model="tiny-x", trainer_type="CONTINUOUS", rank=8,
+                         parent_id=v.id, dataset={"paths": ["/gone/feedback.jsonl"]})
+    val = validation_records(reg, child.id, 0.1)  # walks back to the dataset-trained root
+    assert 5 <= len(val) <= 40 and all(isinstance(item, list) for item in val)  # chat messages, held out by hash
+
+    orphan = reg.register(name="orphan", uri="/c", base_model="tiny-x", trainer_type="LORA", rank=8,
+                          dataset={"paths": ["/gone/data.jsonl"]})
+    with pytest.raises(NoEvaluationData, match="no validation records for orphan"):
+        validation_records(reg, orphan.id, 0.1)
+
+
+@pytest.mark.timeout(30)
+async def test_cycle_without_validation_data_fails_before_training(loop_settings, db):
+    reg = AdapterRegistry(db)
+    reg.activate(reg.register(name="orphan", uri="/o", base_model="tiny-x", trainer_type="LORA", rank=8).id)
+    jobs = FakeJobs(reg)
+    loop = make_loop(loop_settings, db, jobs, lambda u, r: 10.0)
+    await loop.start()
+    await loop.add([fb(i, alias="orphan") for i in range(300, 305)])
+    await wait_for(lambda: any(c["status"] == "failed" for c in loop.cycles()) and not loop.running)
+    c = loop.cycles()[0]
+    assert c["alias"] == "orphan" and "no validation records for orphan" in c["reason"]
+    assert jobs.requests == []  # no training job was spent on a cycle the gate could not judge
+    assert loop.buffer.stats()["pending"]["orphan"] == 5
+    await loop.close()

@@ -9,7 +9,7 @@ export const can = (me, permission) => me.permissions.includes('*') || me.permis
 export function fmtNum(v, digits = 4) {
   if (v === null || v === undefined || v === '') return '–';
   if (typeof v !== 'number') return String(v);
-  if (Number.isInteger(v)) return v.toLocaleString('en');
+  if (Number.isInteger(v) || Math.abs(v) >= 1e4) return Math.round(v).toLocaleString('en');
   return Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : String(Number(v.toPrecision(digits)));
 }
 

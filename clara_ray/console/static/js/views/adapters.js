@@ -41,7 +41,7 @@ function AliasVersions({ name, active, versions, me, busy, onActivate, onRollbac
             <td>${v.domain || '–'}</td><td>${v.trainer_type}</td><td class="num">${v.rank}</td>
             <td class="num">${fmtNum(v.metrics?.ppl_before)} → ${fmtNum(v.metrics?.ppl_after)}</td>
             <td>${fmtDate(v.created_at)}</td><td class="muted">${v.base_model}</td>
-            <td>${manage && v.ref !== active && v.status !== 'archived' && html`<button disabled=${busy}
+            <td>${manage && v.ref !== active && html`<button disabled=${busy}
                   data-testid="activate-${v.ref}" onClick=${() => onActivate(v.ref)}>Activate</button>`}</td>
           </tr>`)}</tbody>
       </table>
@@ -92,7 +92,7 @@ function TryIt({ versions, aliases }) {
       <h2>Try it</h2>
       <label>Adapter<${Select} name="adapter" value=${adapter} onChange=${setAdapter} options=${[['', 'base model'],
         ...Object.keys(aliases).map((a) => [a, `${a} (active: ${aliases[a]})`]),
-        ...versions.filter((v) => v.status !== 'archived').map((v) => v.ref)]} /></label>
+        ...versions.map((v) => v.ref)]} /></label>
       <label>Max tokens<input type="number" min="1" value=${maxTokens} onInput=${(e) => setMaxTokens(e.target.value)} size="5" /></label>
       <textarea name="prompt" required placeholder="Ask something…" value=${prompt} onInput=${(e) => setPrompt(e.target.value)}></textarea>
       <p><button class="primary" type="submit" disabled=${state.busy || !prompt.trim()}>Generate</button></p>

@@ -86,7 +86,7 @@ function SearchForm({ corpus, onSearch, busy }) {
 const Results = ({ results, chosen, onToggle, onOpen, onAll }) => html`
   <div class="card">
     <h2>${results.results.length} results <span class="muted">(${results.mode}${results.fusion ? `, ${results.fusion.method}` : ''})</span></h2>
-    <table data-testid="results">
+    <div class="scroll"><table data-testid="results">
       <thead><tr><th><input type="checkbox" title="select all" checked=${chosen.size === results.results.length}
             onChange=${(e) => onAll(e.target.checked)} /></th>
         <th>#</th><th>Document</th><th class="num">Score</th>${SOURCES.map((s) => html`<th class="num">${s}</th>`)}
@@ -101,7 +101,7 @@ const Results = ({ results, chosen, onToggle, onOpen, onAll }) => html`
           ${SOURCES.map((s) => html`<td class="num">${r.sources[s] ? html`${fmtNum(r.sources[s].score, 3)} <span class="muted">#${r.sources[s].rank}</span>` : '–'}</td>`)}
           <td>${r.document.source || '–'}</td><td class="num">${fmtNum(r.document.quality_score, 2)}</td>
         </tr>`)}</tbody>
-    </table>
+    </table></div>
   </div>`;
 
 const Preview = ({ doc }) => html`

@@ -31,12 +31,12 @@ export function LearningLoop({ me }) {
         </div>
         ${can(me, 'training:create') && html`<${Trigger} onDone=${() => { reloadStats(); reloadCycles(); }} />`}
       </div>
-      <div class="grow"><div class="card">
+      <div class="grow"><div class="card scroll-x">
         <h2>Cycles</h2>
         <table data-testid="cycles">
           <thead><tr><th>Adapter</th><th>Trigger</th><th>Status</th><th class="num">Samples</th>
             <th class="num">Validation ppl before → after</th><th class="num">Regression ppl before → after</th><th>Reason</th><th>Started</th><th>Finished</th></tr></thead>
-          <tbody>${(cycles?.items || []).map((c) => html`<tr key=${c.cycle_id}>
+          <tbody>${(cycles?.items || []).map((c) => html`<tr key=${c.cycle_id} data-alias=${c.alias} data-status=${c.status}>
             <td>${c.alias}</td><td>${c.trigger}</td><td><${Badge} value=${c.status} /></td><td class="num">${c.samples}</td>
             <td class="num">${fmtNum(c.metrics_before?.val_ppl)} → ${fmtNum(c.metrics_after?.val_ppl)}</td>
             <td class="num">${fmtNum(c.metrics_before?.regression_ppl)} → ${fmtNum(c.metrics_after?.regression_ppl)}</td>

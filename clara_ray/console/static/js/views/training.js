@@ -121,16 +121,16 @@ function JobDetail({ job, points, events, me, onChange }) {
         <${Chart} title="Learning rate" points=${series.lr} testid="chart-lr" />
       </div>
       <div class="row">
-        <div class="grow"><h3>Events</h3><div class="events" data-testid="events">${events.map((e) => html`
+        <div class="grow"><h3>Events <span class="muted">(newest first)</span></h3><div class="events" data-testid="events">${[...events].reverse().map((e) => html`
           <div>${new Date(e.time * 1000).toLocaleTimeString('en-GB')} ${e.type === 'job_update' ? 'job' : 'metrics'}: ${describe(e)}</div>`)}
           ${!events.length && html`<span class="muted">Events of this job appear here as they happen.</span>`}</div></div>
         <div class="grow"><h3>Details</h3><div class="kv">
-          ${Object.entries(job.metrics).filter(([, v]) => typeof v !== 'object').map(([k, v]) => html`<span class="muted">${k}</span><span>${fmtNum(v)}</span>`)}
+          ${Object.entries(job.metrics).filter(([k, v]) => typeof v !== 'object' && !k.startsWith('t_')).map(([k, v]) => html`<span class="muted">${k}</span><span>${fmtNum(v)}</span>`)}
           <span class="muted">adapter version</span><span>${job.adapter_version_id || '–'}</span>
           <span class="muted">created by</span><span>${job.created_by || '–'}</span>
           <span class="muted">started</span><span>${fmtDate(job.started_at)}</span>
           <span class="muted">finished</span><span>${fmtDate(job.finished_at)}</span>
-          <span class="muted">request</span><span><code>${JSON.stringify(job.request)}</code></span>
+          <span class="muted">request</span><pre class="request">${JSON.stringify(Object.fromEntries(Object.entries(job.request).filter(([, v]) => v !== null)), null, 1)}</pre>
         </div></div>
       </div>
     </div>`;
