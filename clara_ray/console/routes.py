@@ -44,7 +44,7 @@ def content_security_policy(settings: ClaraSettings) -> str:
     if oidc:  # the browser posts the code to the token endpoint itself
         u = urlparse(oidc["token_endpoint"])
         connect.append(f"{u.scheme}://{u.netloc}")
-    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
             f"connect-src {' '.join(connect)}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 

@@ -29,6 +29,17 @@ VERSIONS = [{"id": f"v{n}", "ref": f"demo@v{n}", "name": "demo", "version": n, "
 
 
 class FakeJobs:
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    async def cancel(self, job_id):
+        self.calls.append(("cancel", job_id))
+        return {**JOB, "status": "CANCELLED"}
+
+    async def create(self, request, created_by=None):
+        self.calls.append(("create", request, created_by))
+        return {**JOB, "job_id": "j2", "name": request["name"], "status": "QUEUED", "request": request}
+
     async def list(self, **filters):
         return {"items": [JOB], "total": 1, "offset": 0, "limit": 50}
 
@@ -104,7 +115,8 @@ ROLES = {
 
 
 def test_token_login_shows_only_what_the_role_may_use(build, served, dev_security):
-    url = served(build(backends=fakes(), **dev_security))
+    backends = fakes()
+    url = served(build(backends=backends, **dev_security))
     with chromium() as browser:
         for role, (views, start, cancel, manage, try_it) in ROLES.items():
             page = browser.new_page()
@@ -121,6 +133,30 @@ def test_token_login_shows_only_what_the_role_may_use(build, served, dev_securit
                 assert page.get_by_test_id("start-job").count() == int(start)
                 assert page.get_by_role("button", name="Cancel job").count() == int(cancel)
                 screenshot(page, f"roles-{role}-training")
+                if start:
+                    form = page.get_by_test_id("start-job")
+                    form.get_by_role("button", name="Start training").click()  # no name: the browser refuses it
+                    assert backends["jobs"].calls == []
+                    form.locator("input[name=name]").fill("BadName")
+                    form.locator("input[type=radio]").nth(1).check()
+                    form.locator("input[name=data_path]").fill("/data/train.jsonl")
+                    form.get_by_role("button", name="Start training").click()
+                    assert "name: Value error, must be 2-48 chars" in form.get_by_role("alert").inner_text()
+                    watch.errors.clear()  # the browser logs the 422 it was meant to get
+                    form.locator("input[name=name]").fill("bau2")
+                    form.locator("input[name=epochs]").fill("2")
+                    form.locator("select[name=trainer_type]").select_option("QLORA")
+                    form.get_by_role("button", name="Start training").click()
+                    assert form.get_by_role("status").inner_text() == "Job j2 queued"
+                    _, sent, who = backends["jobs"].calls[-1]
+                    assert (sent["name"], sent["trainer_type"], sent["epochs"], sent["data_paths"], who) == \
+                        ("bau2", "QLORA", 2, ["/data/train.jsonl"], f"{role}-1")
+                    assert sent["learning_rate"] is None  # left empty: the server's default applies
+                    page.locator("tr[data-job=j1]").click()
+                if cancel:
+                    page.get_by_role("button", name="Cancel job").click()
+                    page.get_by_test_id("job-detail").get_by_role("status").wait_for()
+                    assert ("cancel", "j1") in backends["jobs"].calls
             page.goto(f"{url}/console/#/adapters")
             page.get_by_test_id("alias-demo").wait_for()
             assert page.get_by_test_id("activate-demo@v2").count() == int(manage)
