@@ -8,6 +8,8 @@ each step land in test-artifacts/console/.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from clara_ray.resources import documents_path, load_jsonl, qa_path
@@ -67,6 +69,22 @@ def test_console_search_to_dataset_to_training_to_promotion(api_url, client, tmp
         assert download.value.suggested_filename.endswith(".jsonl")
         exported = download.value.path().read_text(encoding="utf-8").splitlines()
         assert len(exported) == int(ds_row.locator("td.num").inner_text())
+        # A dataset from a file: a bad file is refused with the reason, a good one is registered.
+        upload = page.get_by_test_id("upload-dataset")
+        upload.locator("input[name=upload_name]").fill("console-upload")
+        (tmp_path / "bad.jsonl").write_text('{"no_text_field": 1}\n', encoding="utf-8")
+        upload.locator("input[name=file]").set_input_files(str(tmp_path / "bad.jsonl"))
+        upload.get_by_role("button", name="Upload").click()
+        upload.get_by_role("alert").wait_for()
+        watch.errors.clear()  # the browser logs the 422 it was meant to get
+        good = tmp_path / "qa.jsonl"
+        good.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in load_jsonl(qa_path())[:25]),
+                        encoding="utf-8")
+        upload.locator("input[name=file]").set_input_files(str(good))
+        upload.get_by_role("button", name="Upload").click()
+        upload.get_by_role("status").wait_for()
+        assert upload.get_by_role("status").inner_text() == "Uploaded console-upload v1 with 25 records"
+        page.locator("tr[data-dataset=console-upload]").wait_for()
         screenshot(page, "1-dataset-explorer")
 
         # ---- Training Monitor: start a job on that dataset and watch it finish live

@@ -17,12 +17,14 @@ function readable(status, body) {
   return body.detail || body.error || `HTTP ${status}`;
 }
 
-export async function api(path, { method = 'GET', body, raw = false } = {}) {
+// `body` is sent as JSON; `form` (FormData) as multipart, for file uploads.
+export async function api(path, { method = 'GET', body, form, raw = false } = {}) {
   const headers = {};
   const token = auth.token();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const payload = form ?? (body === undefined ? undefined : JSON.stringify(body));
+  const res = await fetch(path, { method, headers, body: payload });
   if (res.status === 401) auth.expired();
   if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
   return raw ? res : res.json();

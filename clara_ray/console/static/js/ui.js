@@ -71,13 +71,20 @@ export function Chart({ title, points, xLabel = 'step', testid }) {
       axes: [{ label: xLabel, size: 36 }, { size: 56 }],
       series: [{}, { label: title, stroke: '#2f5bea', width: 2, points: { show: points.length < 40 } }],
     }, [[], []], box.current);
-    return () => plot.current.destroy();
+    // Follow the card's width (window resizes, the side panel appearing).
+    const resize = new ResizeObserver(() => {
+      const w = Math.max(200, box.current.clientWidth);
+      if (Math.abs(w - plot.current.width) > 4) plot.current.setSize({ width: w, height: 180 });
+    });
+    resize.observe(box.current);
+    return () => { resize.disconnect(); plot.current.destroy(); };
   }, []);
   useEffect(() => {
     plot.current.setData([points.map((p) => p[0]), points.map((p) => p[1])]);
   }, [points]);
   return html`<div class="chart" data-testid=${testid} data-points=${points.length}>
     <div class="title">${title} <span class="muted">(${points.length} points${points.length ? `, last ${fmtNum(points[points.length - 1][1])}` : ''})</span></div>
+    ${!points.length && html`<div class="muted">No points yet.</div>`}
     <div ref=${box}></div></div>`;
 }
 

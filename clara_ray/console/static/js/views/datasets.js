@@ -33,7 +33,8 @@ export function DatasetExplorer({ me }) {
       </div>
       <div class="side">
         ${preview && html`<${Preview} doc=${preview} />`}
-        ${can(me, 'datasets:create') && html`<${CreateDataset} chosen=${chosen} results=${results} onCreated=${reloadDatasets} />`}
+        ${can(me, 'datasets:create') && html`<${CreateDataset} chosen=${chosen} results=${results} onCreated=${reloadDatasets} />
+          <${UploadDataset} onCreated=${reloadDatasets} />`}
         ${corpus && html`<div class="card"><h2>Corpus</h2><div class="kv">
           <span class="muted">documents</span><span>${corpus.documents}</span>
           <span class="muted">chunks</span><span>${corpus.chunks}</span>
@@ -137,6 +138,30 @@ function CreateDataset({ chosen, results, onCreated }) {
       <label>Records per<${Select} name="granularity" value=${granularity} onChange=${setGranularity} options=${['chunk', 'document']} /></label>
       <label>Description<input value=${description} onInput=${(e) => setDescription(e.target.value)} size="34" /></label>
       <p><button class="primary" type="submit" disabled=${state.busy || !chosen.size || !name.trim()}>Create dataset</button></p>
+      <${Status} state=${state} />
+    </form>`;
+}
+
+// Training records from a file (JSONL / JSON / CSV / Parquet with text, prompt/response or messages).
+function UploadDataset({ onCreated }) {
+  const [name, setName] = useState('');
+  const [file, setFile] = useState(null);
+  const [run, state] = useAction();
+  const upload = (e) => {
+    e.preventDefault();
+    const form = new FormData();
+    form.append('name', name.trim());
+    form.append('file', file);
+    run(() => api('/api/datasets/upload', { method: 'POST', form }).then((d) => { onCreated(); return d; }),
+        (d) => `Uploaded ${d.name} v${d.version} with ${d.stats?.count ?? '?'} records`);
+  };
+  return html`
+    <form class="card" data-testid="upload-dataset" onSubmit=${upload}>
+      <h2>New dataset from a file</h2>
+      <p class="muted">JSONL, JSON, CSV or Parquet records with <code>text</code>, <code>prompt</code>/<code>response</code> or <code>messages</code>.</p>
+      <label>Name<input name="upload_name" required value=${name} onInput=${(e) => setName(e.target.value)} /></label>
+      <label>File<input type="file" name="file" accept=".jsonl,.json,.csv,.parquet" onChange=${(e) => setFile(e.target.files[0] || null)} /></label>
+      <p><button class="primary" type="submit" disabled=${state.busy || !file || !name.trim()}>Upload</button></p>
       <${Status} state=${state} />
     </form>`;
 }

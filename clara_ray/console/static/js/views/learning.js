@@ -40,7 +40,7 @@ export function LearningLoop({ me }) {
             <td>${c.alias}</td><td>${c.trigger}</td><td><${Badge} value=${c.status} /></td><td class="num">${c.samples}</td>
             <td class="num">${fmtNum(c.metrics_before?.val_ppl)} → ${fmtNum(c.metrics_after?.val_ppl)}</td>
             <td class="num">${fmtNum(c.metrics_before?.regression_ppl)} → ${fmtNum(c.metrics_after?.regression_ppl)}</td>
-            <td>${c.reason || '–'}</td><td>${fmtDate(c.started_at)}</td><td>${fmtDate(c.finished_at)}</td></tr>`)}
+            <td class="reason">${c.reason || '–'}</td><td>${fmtDate(c.started_at)}</td><td>${fmtDate(c.finished_at)}</td></tr>`)}
             ${cycles && !cycles.items.length && html`<tr><td colspan="9" class="muted">No cycles yet.</td></tr>`}
           </tbody>
         </table>
