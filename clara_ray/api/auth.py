@@ -38,10 +38,15 @@ class Principal:
     roles: set[str] = field(default_factory=set)
     name: str | None = None  # display name (Keycloak preferred_username); audit and jobs use `subject`
 
+    @property
+    def permissions(self) -> set[str]:
+        """Everything the roles grant ("*" = all)."""
+        return set().union(*(ROLE_PERMISSIONS.get(r, set()) for r in self.roles)) if self.roles else set()
+
     def can(self, permission: str) -> bool:
         if permission in (PUBLIC, AUTHENTICATED):
             return True
-        granted = set().union(*(ROLE_PERMISSIONS.get(r, set()) for r in self.roles)) if self.roles else set()
+        granted = self.permissions
         return "*" in granted or permission in granted
 
 

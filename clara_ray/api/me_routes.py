@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
-from clara_ray.api.auth import AUTHENTICATED, ROLE_PERMISSIONS, Principal, require
+from clara_ray.api.auth import AUTHENTICATED, Principal, require
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -14,6 +14,5 @@ router = APIRouter(prefix="/api", tags=["auth"])
 @router.get("/me")
 async def me(request: Request, who: Annotated[Principal, require(AUTHENTICATED)]) -> dict:
     """Subject, roles and permissions of the bearer token (any valid token; everyone is admin in mode off)."""
-    perms = set().union(*(ROLE_PERMISSIONS.get(r, set()) for r in who.roles)) if who.roles else set()
     return {"subject": who.subject, "name": who.name or who.subject, "roles": sorted(who.roles),
-            "permissions": sorted(perms), "mode": request.app.state.settings.security.mode}
+            "permissions": sorted(who.permissions), "mode": request.app.state.settings.security.mode}

@@ -63,13 +63,8 @@ def _settings(request: Request) -> ClaraSettings:
 
 
 @router.get("/", dependencies=[require(PUBLIC)])
-async def root(request: Request):
-    _settings(request)
-    return RedirectResponse("/console/")
-
-
 @router.get("/console", dependencies=[require(PUBLIC)])
-async def console_no_slash(request: Request):
+async def to_console(request: Request):
     _settings(request)
     return RedirectResponse("/console/")
 
