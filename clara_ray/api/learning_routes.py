@@ -70,16 +70,8 @@ async def trigger(body: TriggerBody, request: Request, who: Annotated[Principal,
 
 @router.post("/api/learning/rollback")
 async def rollback(body: RollbackBody, request: Request, who: Annotated[Principal, require("adapters:activate")]):
-    """Serve an earlier version again (the previous one by default)."""
-    serving = request.app.state.serving
-    if serving is not None:
-        return await asyncio.to_thread(serving.rollback, body.adapter, body.to_version)
-    from clara_ray.adapters.registry import AdapterRegistry
-    from clara_ray.db.engine import Database
-
-    a = AdapterRegistry(Database(request.app.state.settings.storage.database_url)).rollback(body.adapter,
-                                                                                              body.to_version)
-    return {"alias": a.name, "version": f"{a.name}@v{a.version}", "revision": a.revision}
+    """Serve an earlier version again (the previous one by default); the same as POST /api/serving/rollback."""
+    return await asyncio.to_thread(backend(request, "serving").rollback, body.adapter, body.to_version)
 
 
 @router.websocket("/api/learning/ws")

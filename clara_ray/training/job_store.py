@@ -120,9 +120,9 @@ class JobStore:
             rows = list(s.scalars(select(JobMetric).where(JobMetric.job_id == job_id).order_by(JobMetric.seq)))
         steps = [r for r in rows if r.kind == "step"]
         stride = -(-len(steps) // max_points) if steps else 1  # ceil
-        keep = {id(r) for r in steps[::stride]} | ({id(steps[-1])} if steps else set())
+        keep = {r.seq for r in steps[::stride]} | ({steps[-1].seq} if steps else set())
         return [{"kind": r.kind, "step": r.step, "time": r.time, **r.values}
-                for r in rows if r.kind != "step" or id(r) in keep]
+                for r in rows if r.kind != "step" or r.seq in keep]
 
     def list(self, *, status: list[str] | None = None, trainer_type: str | None = None, name: str | None = None,
              offset: int = 0, limit: int = 50) -> JobPage:
