@@ -2,6 +2,10 @@
 
 Playwright's own browser download does not work here, so it is pointed at the system browser. Without one the
 tests skip, unless CLARA_REQUIRE_BROWSER=1 (set by .ci/run, which installs chromium) makes that a failure.
+
+Wait with locators and `expect(...)`, never with `page.wait_for_function("<js string>")`: Playwright polls a
+string predicate through `eval`, which the console's CSP forbids (no 'unsafe-eval'), so the wait fails with an
+EvalError as soon as the condition is not already true on the first check.
 """
 
 from __future__ import annotations

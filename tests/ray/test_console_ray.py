@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from clara_ray.resources import documents_path, load_jsonl, qa_path
 from tests.browser import PageWatch, chromium, screenshot
@@ -107,7 +108,7 @@ def test_console_search_to_dataset_to_training_to_promotion(api_url, client, tmp
         stored = client.get(f"/api/training/jobs/{job_id}/metrics").json()["points"]
         steps = sum(p["kind"] == "step" for p in stored)
         assert steps > 0
-        page.wait_for_function(f"document.querySelector('[data-testid=chart-loss]').dataset.points === '{steps}'")
+        expect(page.get_by_test_id("chart-loss")).to_have_attribute("data-points", str(steps), timeout=30_000)
         assert int(page.get_by_test_id("chart-perplexity").get_attribute("data-points")) >= 2
         assert "COMPLETED" in page.get_by_test_id("events").inner_text()
         screenshot(page, "3-training-completed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from playwright.sync_api import expect
 
 from fake_idp import FakeIdp
 from sec_helpers import AUDIENCE, SigningKey, hs_token
@@ -129,7 +130,7 @@ def test_token_login_shows_only_what_the_role_may_use(build, served, dev_securit
                 page.goto(f"{url}/console/#/training")
                 page.locator("tr[data-job=j1]").click()
                 page.get_by_test_id("job-detail").wait_for()
-                page.wait_for_function("document.querySelector('[data-testid=chart-loss]').dataset.points === '5'")
+                expect(page.get_by_test_id("chart-loss")).to_have_attribute("data-points", "5")
                 assert page.get_by_test_id("start-job").count() == int(start)
                 assert page.get_by_role("button", name="Cancel job").count() == int(cancel)
                 screenshot(page, f"roles-{role}-training")
