@@ -11,14 +11,15 @@ from clara_ray.db.engine import Database
 from clara_ray.learning.evaluate import perplexity_of
 from clara_ray.learning.feedback import FeedbackIn
 from clara_ray.learning.loop import LearningLoop
+from clara_ray.model.chat_format import resolve_chat_template
 from clara_ray.training.pipeline import base_model_path
 
 BUFFER_NAME = "clara-learning-buffer"
 
 
 @ray.remote(num_cpus=0.25)
-def _perplexity(base: str, adapter_path: str | None, records: list) -> float:
-    return perplexity_of(base, adapter_path, records)
+def _perplexity(base: str, adapter_path: str | None, records: list, chat_template: str | None) -> float:
+    return perplexity_of(base, adapter_path, records, chat_template)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
@@ -30,10 +31,11 @@ class LearningBufferActor:
 
         store = AdapterStore(s.storage.adapter_store_uri)
         cache = s.storage.data_dir / "adapter-cache"
+        template = resolve_chat_template(s.model.chat_template)
 
         async def evaluate(uri: str | None, records: list) -> float:
             path = str(store.local_path(uri, cache)) if uri else None
-            return await _perplexity.remote(base, path, records)
+            return await _perplexity.remote(base, path, records, template)
 
         self.loop = LearningLoop(s, Database(s.storage.database_url), ActorBackend(get_or_create_job_manager(s)), evaluate)
         self._started = False

@@ -20,7 +20,7 @@ def steady(tokens: int, steps: int, t_first: float, t_last: float) -> float:
     return tokens * (steps - 1) / steps / max(t_last - t_first, 1e-9)
 
 
-def plain_loop(plan, data, pad_id) -> dict:
+def plain_loop(plan, data) -> dict:
     import torch
 
     from clara_ray.training.loop import LoopState, make_optimizer, train_epoch
@@ -33,7 +33,7 @@ def plain_loop(plan, data, pad_id) -> dict:
     while state.step < plan.max_steps:
         train_epoch(model, opt, data.train_blocks, state, batch_size=plan.batch_size, grad_accum=1,
                     total_steps=plan.max_steps, peak_lr=plan.learning_rate, seed=plan.seed,
-                    device=torch.device("cpu"), pad_id=pad_id, on_step=lambda m: times.append(time.time()))
+                    device=torch.device("cpu"), on_step=lambda m: times.append(time.time()))
     return {"tokens": state.tokens, "steps": state.step, "t_first": times[0], "t_last": times[-1]}
 
 
@@ -44,7 +44,6 @@ def main() -> None:
     args = p.parse_args()
 
     from clara_ray.config import load_settings
-    from clara_ray.model.base_model import load_tokenizer
     from clara_ray.ray_runtime import init_ray
     from clara_ray.resources import qa_path
     from clara_ray.training.pipeline import TrainingPipeline, base_model_path
@@ -67,9 +66,9 @@ def main() -> None:
     ray_tps = steady(m["train_tokens"], m["step"], m["t_first_step"], m["t_last_step"])
 
     # Plain path: same prepared blocks, same plan, one process, no Ray.
-    data = pipe.prepare_data(req, base)
     plan = resolve_plan("bench-plain", req, settings, base_model_path=base)
-    pl = plain_loop(plan, data, load_tokenizer(base).pad_token_id)
+    data = pipe.prepare_data(req, plan)
+    pl = plain_loop(plan, data)
     plain_tps = steady(pl["tokens"], pl["steps"], pl["t_first"], pl["t_last"])
 
     print(f"steps {m['step']} x batch {args.batch_size} x block {plan.block_size} tokens, tiny model, 1 worker thread")

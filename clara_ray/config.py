@@ -53,6 +53,13 @@ class StorageSettings(Section):
 class ModelSettings(Section):
     base_model: str = "tiny"
     """Base model: "tiny" builds the bundled random-init Llama locally; else a local HF folder or a hub id."""
+    base_model_aliases: list[str] = []
+    """Other names this base is known by (hub ids, folder paths); adapters trained on any of them are accepted.
+    Needed only when the automatic match fails (a hub id vs a local copy with another folder name)."""
+    chat_template: str | None = None
+    """Chat template for training and serving: a Jinja string or the path of a file holding one. None: the
+    tokenizer's own, or for a base without one a plain "### User: / ### Assistant:" template closing each
+    assistant turn with EOS (clara_ray/model/chat_format.py: DEFAULT_CHAT_TEMPLATE)."""
     cache_dir: Path | None = None
     """Where the tiny model is built (default `<data_dir>/models`)."""
     tiny_hidden_size: int = Field(64, gt=0)
@@ -108,16 +115,19 @@ class TrainingSettings(Section):
     """GPUs per Train worker when use_gpu."""
     max_failures: int = Field(2, ge=0)
     """Worker failures tolerated per job; training resumes from the latest checkpoint."""
-    learning_rate: float = Field(2e-3, gt=0)
-    """Default learning rate for LORA/QLORA (tiny models want a high one; override per job)."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Default learning rate for LORA/QLORA. None: the base's recipe (bundled tiny model 2e-3, other models 2e-4)."""
     epochs: int = Field(3, ge=1)
     """Default epochs over the training blocks."""
     batch_size: int = Field(8, ge=1)
     """Blocks per worker per micro-batch."""
     grad_accum_steps: int = Field(1, ge=1)
     """Micro-batches per optimizer step."""
-    block_size: int = Field(128, ge=8)
-    """Tokens per packed training block."""
+    block_size: int | None = Field(None, ge=8)
+    """Tokens per packed training block. None: the base's recipe (tiny 128; others min(context, 2048))."""
+    train_on_prompt: bool = False
+    """Loss on every token of chat and prompt/response records; by default only assistant turns (and the token
+    closing each one) carry loss. Plain `text` records always train on every token."""
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     """Share of records held out for validation (deterministic by content hash)."""
     eval_every_steps: int = Field(0, ge=0)
@@ -140,8 +150,9 @@ class DataQualitySettings(Section):
     """Records shorter than this many characters are rejected."""
     max_length: int = Field(2048, gt=0)
     """Records longer than this many characters are rejected."""
-    max_seq_length: int = Field(512, gt=0)
-    """Tokenisation limit per record."""
+    max_seq_length: int | None = Field(None, gt=0)
+    """Longest record in tokens: longer chat records are rejected with the reason, longer texts are cut.
+    None: the base's recipe (tiny 512; others min(context, 2048))."""
 
     @model_validator(mode="after")
     def _check_range(self) -> "DataQualitySettings":
@@ -179,6 +190,10 @@ class ServingSettings(Section):
     """Adapters one replica holds at once (LRU; Serve multiplexing routes requests to replicas holding theirs)."""
     max_lora_rank: int = Field(64, ge=1)
     """Largest adapter rank a replica accepts; larger ones are refused at load."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights and LoRA dtype of the replicas. "auto" = the model's `torch_dtype`/`dtype` from config.json (float32 if
+    unset; a float16 model runs in float32 on the CPU engine), so real bf16 checkpoints serve in bf16 (half the
+    memory; CPUs without bf16 instructions run it slower: set "float32" there). float16 only on GPU (vLLM)."""
     max_batch_size: int = Field(16, ge=1)
     """Rows decoded together in one forward pass."""
     batch_wait_ms: float = Field(5.0, ge=0)

@@ -24,8 +24,10 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 class _Common(BaseModel):
     model: str = Field(max_length=160)
     max_tokens: int = Field(16, ge=1)
-    temperature: float = Field(0.0, ge=0, le=5)  # greedy by default: reproducible
-    top_p: float = Field(1.0, gt=0, le=1)
+    # Unset sampling fields take the base model's generation_config (greedy when it asks for no sampling).
+    temperature: float | None = Field(None, ge=0, le=5)
+    top_p: float | None = Field(None, gt=0, le=1)
+    repetition_penalty: float | None = Field(None, gt=0, le=5)
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
@@ -35,7 +37,7 @@ class _Common(BaseModel):
     def params(self) -> dict:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "stop": stop, "seed": self.seed}
+                "repetition_penalty": self.repetition_penalty, "stop": stop, "seed": self.seed}
 
 
 class CompletionBody(_Common):
@@ -90,14 +92,14 @@ async def completions(body: CompletionBody, request: Request,
 async def chat_completions(body: ChatBody, request: Request,
                            who: Annotated[Principal, require("serving:generate")]):
     svc, cid, created = _svc(request), f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    prompt = svc.chat_prompt([m.model_dump() for m in body.messages])
+    prompt, prompt_ids = svc.chat_prompt([m.model_dump() for m in body.messages])
     if body.stream:
-        resolved, chunks = await svc.stream(prompt, body.model, **body.params())
+        resolved, chunks = await svc.stream(prompt, body.model, prompt_token_ids=prompt_ids, **body.params())
         return _sse(chunks, lambda d, fin: {"id": cid, "object": "chat.completion.chunk", "created": created,
                                             "model": body.model, "choices": [{
                                                 "index": 0, "delta": {"role": "assistant", "content": d} if d else {},
                                                 "finish_reason": fin}]})
-    out = await svc.generate(prompt, body.model, **body.params())
+    out = await svc.generate(prompt, body.model, prompt_token_ids=prompt_ids, **body.params())
     u = out["usage"]
     return {"id": cid, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": out["text"]},

@@ -1,4 +1,4 @@
-"""Seed serving routes: adapter load/activate/unload/list/rollback, generate (plain, streamed, batch), router."""
+"""Seed serving routes: adapters (load/activate/unload/list/rollback/archive/merge), generate (plain/stream/batch), router."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import asyncio
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+from starlette.background import BackgroundTask
+
+from clara_ray.adapters.export import check_export_name, remove_archive
 
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
@@ -23,8 +26,12 @@ class GenerateBody(BaseModel):
     adapter: str | None = Field(None, max_length=120)
     """`name`, `name@vN`, `base`; omitted = the router picks one."""
     max_tokens: int = Field(64, ge=1)
-    temperature: float = Field(0.0, ge=0, le=5)
-    top_p: float = Field(1.0, gt=0, le=1)
+    temperature: float | None = Field(None, ge=0, le=5)
+    """0 = greedy; omitted = the model's generation_config default (greedy when it sets none)."""
+    top_p: float | None = Field(None, gt=0, le=1)
+    """Omitted = the model's default (1.0 when it sets none)."""
+    repetition_penalty: float | None = Field(None, gt=0, le=5)
+    """> 1 discourages repeating prompt or output tokens; omitted = the model's default (1.0 = off)."""
     stop: list[str] | None = None
     seed: int | None = None
 
@@ -56,6 +63,17 @@ class RollbackBody(BaseModel):
     name: str = Field(max_length=48)
     to_version: int | None = Field(None, ge=1)
     """Version number to re-activate; default the previously active one."""
+
+
+class MergeBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    output_dir: str = Field(min_length=1, max_length=200)
+    """Folder name relative to `<storage.data_dir>/exports/` (e.g. `baurecht-v3`); must not exist yet."""
+
+    @field_validator("output_dir")
+    @classmethod
+    def _relative_name(cls, v: str) -> str:
+        return check_export_name(v)
 
 
 class RouterConfigBody(BaseModel):
@@ -102,6 +120,23 @@ async def unload_adapter(request: Request, who: Annotated[Principal, require("ad
 @router.get("/adapters/list")
 async def list_adapters(request: Request, who: Annotated[Principal, require("adapters:read")]):
     return await asyncio.to_thread(_svc(request).list_adapters)
+
+
+@router.get("/adapters/{ref}/archive")
+async def adapter_archive(request: Request, who: Annotated[Principal, require("adapters:read")],
+                          ref: Annotated[str, Path(max_length=120)]):
+    """Download a version's PEFT folder (adapter_config.json + weights) as `<name>-v<N>.tar.gz`."""
+    path, filename = await asyncio.to_thread(_svc(request).adapter_archive, ref)
+    return FileResponse(path, media_type="application/gzip", filename=filename,
+                        background=BackgroundTask(remove_archive, path))
+
+
+@router.post("/adapters/{ref}/merge", status_code=201)
+async def merge_adapter(body: MergeBody, request: Request, who: Annotated[Principal, require("adapters:activate")],
+                        ref: Annotated[str, Path(max_length=120)]):
+    """Merge a version into the base model and save it (with the tokenizer) as a plain HF folder under
+    `<storage.data_dir>/exports/<output_dir>`; returns that folder (relative to exports) and its files."""
+    return await asyncio.to_thread(_svc(request).merge_adapter, ref, body.output_dir)
 
 
 @router.post("/generate")

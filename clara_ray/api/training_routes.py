@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
 from clara_ray.api.ws import pump_events
+from clara_ray.training.recipe import default_recipe
 from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest
 
 
@@ -44,10 +45,14 @@ async def training_defaults(request: Request, who: Annotated[Principal, require(
     """What a job gets for each field it leaves unset (the server's config), per trainer type where they differ."""
     st = request.app.state.settings
     t, c = st.training, st.continuous
-    per_type = {k.value: {"learning_rate": c.learning_rate if k == TrainerType.CONTINUOUS else t.learning_rate,
+    recipe = default_recipe(st.model.base_model)
+    lr = t.learning_rate or recipe.learning_rate
+    per_type = {k.value: {"learning_rate": c.learning_rate if k == TrainerType.CONTINUOUS else lr,
                           "epochs": c.epochs if k == TrainerType.CONTINUOUS else t.epochs} for k in TrainerType}
     return {"base_model": st.model.base_model, "lora": st.lora.model_dump(), "qlora_bits": st.qlora.bits,
-            "batch_size": t.batch_size, "grad_accum_steps": t.grad_accum_steps, "block_size": t.block_size,
+            "batch_size": t.batch_size, "grad_accum_steps": t.grad_accum_steps,
+            "block_size": t.block_size or recipe.block_size, "train_on_prompt": t.train_on_prompt,
+            "max_seq_length": st.data.max_seq_length or recipe.max_seq_length,
             "num_workers": t.num_workers, "use_gpu": t.use_gpu, "timeout_seconds": t.job_timeout_seconds,
             "by_trainer_type": per_type}
 

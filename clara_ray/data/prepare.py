@@ -1,4 +1,4 @@
-"""Ray Data preparation: read JSONL/Parquet/CSV -> validate -> quality filter -> tokenise -> dedup -> split -> pack.
+"""Ray Data preparation: read JSONL/Parquet/CSV -> validate -> quality filter -> tokenise + loss mask -> dedup -> split -> pack.
 
 Row-wise work (parsing, checks, tokenisation) runs as Ray Data tasks with fractional CPUs, so it never
 starves alongside Train workers or Serve replicas (STACK.md: the silent hang). Dedup, the split and
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clara_ray.data.packing import Blocks, pack
 from clara_ray.data.records import (
     QualityLimits,
     RecordError,
@@ -23,9 +24,10 @@ from clara_ray.data.records import (
     content_of,
     is_validation,
     normalise,
-    pack,
     quality_problem,
 )
+from clara_ray.model.chat_format import Encoded, TemplateError, encode_record
+from clara_ray.model.tokenizer import load_tokenizer
 
 
 class DataError(ValueError):
@@ -34,31 +36,50 @@ class DataError(ValueError):
 
 @dataclass
 class PreparedData:
-    """Packed token blocks, shape (n_blocks, block_size) int32, plus what happened to every record."""
+    """Packed train/validation blocks (ids, loss mask, positions), plus what happened to every record."""
 
-    train_blocks: np.ndarray
-    val_blocks: np.ndarray
+    train_blocks: Blocks
+    val_blocks: Blocks
     stats: dict = field(default_factory=dict)
 
 
-@functools.lru_cache(maxsize=4)
-def _tokenizer(path: str):
-    from clara_ray.model.base_model import load_tokenizer
+@dataclass(frozen=True)
+class Tokenization:
+    """How records become token ids: the base's tokenizer, its chat template and the loss rule."""
 
-    return load_tokenizer(path)
+    tokenizer_path: str
+    """Folder (or hub id) of the base model's tokenizer."""
+    chat_template: str | None = None
+    """`model.chat_template` resolved to Jinja text (None: the tokenizer's own, else the default)."""
+    train_on_prompt: bool = False
+    """Loss on every token of chat records, not only on assistant turns."""
+    max_tokens: int = 512
+    """Longest record in tokens: longer chat records are rejected (cutting would drop the closing token),
+    longer plain texts are cut."""
+    columns: tuple[tuple[str, str], ...] = ()
+    """Column mapping (canonical field -> the data's field name)."""
 
 
-def _format(item: list[dict] | str, tok) -> str:
-    if isinstance(item, str):
-        return (tok.bos_token or "") + item + (tok.eos_token or "")
-    return tok.apply_chat_template(item, tokenize=False) + (tok.eos_token or "")
+def encode(item: list[dict] | str, tok, spec: Tokenization) -> Encoded:
+    """A normalised record as ids + loss mask under `spec`; RecordError when it cannot be used."""
+    try:
+        enc = encode_record(tok, item, train_on_prompt=spec.train_on_prompt)
+    except TemplateError as e:
+        raise RecordError(str(e)) from None
+    if len(enc.ids) > spec.max_tokens:
+        if not isinstance(item, str):
+            raise RecordError(f"too many tokens ({len(enc.ids)} > data.max_seq_length {spec.max_tokens})")
+        enc = Encoded(enc.ids[: spec.max_tokens], enc.loss[: spec.max_tokens])
+    if not any(enc.loss[1:]):
+        raise RecordError("nothing to learn (no completion tokens)")
+    return enc
 
 
-def process_rows(batch: dict, *, tokenizer_path: str, limits: QualityLimits, max_tokens: int,
-                 record_filter: dict | None) -> dict:
+def process_rows(batch: dict, *, spec: Tokenization, limits: QualityLimits, record_filter: dict | None) -> dict:
     """One Ray Data batch: parse, validate, filter, tokenise. Rejected rows keep their reason."""
-    tok = _tokenizer(tokenizer_path)
-    out = {"ok": [], "reason": [], "hash": [], "ids": [], "path": []}
+    tok = load_tokenizer(spec.tokenizer_path, spec.chat_template)
+    columns = dict(spec.columns) or None
+    out = {"ok": [], "reason": [], "hash": [], "ids": [], "loss": [], "path": []}
     n = len(batch["path"])
     for i in range(n):
         path = str(batch["path"][i])
@@ -77,17 +98,17 @@ def process_rows(batch: dict, *, tokenizer_path: str, limits: QualityLimits, max
                 str(record.get(k)) != v for k, v in record_filter.items()
             ):
                 continue
-            item = normalise(record)
+            item = normalise(record, columns=columns)
             text = content_of(item)
             problem = quality_problem(text, limits)
             if problem:
                 raise RecordError(problem)
-            ids = tok(_format(item, tok), add_special_tokens=False)["input_ids"][:max_tokens]
+            enc = encode(item, tok, spec)
             out["ok"].append(True), out["reason"].append(""), out["hash"].append(content_hash(text))
-            out["ids"].append(np.asarray(ids, dtype=np.int32))
+            out["ids"].append(np.asarray(enc.ids, dtype=np.int32)), out["loss"].append(np.asarray(enc.loss))
         except RecordError as e:
             out["ok"].append(False), out["reason"].append(str(e)), out["hash"].append("")
-            out["ids"].append(np.zeros(0, dtype=np.int32))
+            out["ids"].append(np.zeros(0, dtype=np.int32)), out["loss"].append(np.zeros(0, dtype=bool))
         out["path"].append(path)
     return out
 
@@ -133,31 +154,29 @@ def read_dataset(paths: list[str], *, cpus: float):
 def prepare(
     paths: list[str],
     *,
-    tokenizer_path: str,
+    spec: Tokenization,
     block_size: int,
     val_fraction: float,
     limits: QualityLimits,
-    max_tokens: int = 512,
     record_filter: dict | None = None,
     cpus: float = 0.25,
 ) -> PreparedData:
     """Run the pipeline and return packed train/validation blocks with per-reason counts."""
     if not paths:
         raise DataError("no data files given")
-    fn = functools.partial(process_rows, tokenizer_path=tokenizer_path, limits=limits,
-                           max_tokens=max_tokens, record_filter=record_filter)
+    fn = functools.partial(process_rows, spec=spec, limits=limits, record_filter=record_filter)
     rows: list[dict] = []
     for ds in read_dataset(paths, cpus=cpus):
         rows.extend(ds.map_batches(fn, batch_format="numpy", num_cpus=cpus, batch_size=256).take_all())
     return assemble(rows, block_size=block_size, val_fraction=val_fraction,
-                    pad_id=_tokenizer(tokenizer_path).pad_token_id, paths=paths)
+                    pad_id=load_tokenizer(spec.tokenizer_path, spec.chat_template).pad_token_id, paths=paths)
 
 
 def assemble(rows: list[dict], *, block_size: int, val_fraction: float, pad_id: int, paths: list[str]) -> PreparedData:
     """Dedup, split and pack processed rows (driver side, deterministic)."""
     rejected = Counter(r["reason"].split(" (")[0] for r in rows if not r["ok"])
     examples = [f"{r['path']}: {r['reason']}" for r in rows if not r["ok"]][:5]
-    kept: dict[str, np.ndarray] = {}
+    kept: dict[str, Encoded] = {}
     duplicates = 0
     for r in rows:
         if not r["ok"]:
@@ -165,13 +184,13 @@ def assemble(rows: list[dict], *, block_size: int, val_fraction: float, pad_id: 
         if r["hash"] in kept:
             duplicates += 1
         else:
-            kept[r["hash"]] = r["ids"]
+            kept[r["hash"]] = Encoded(np.asarray(r["ids"]).tolist(), np.asarray(r["loss"], dtype=bool).tolist())
     if not kept:
         summary = ", ".join(f"{reason}: {n}" for reason, n in rejected.most_common(5)) or "no records"
         raise DataError(f"no valid training records in {', '.join(paths)} ({summary})")
     train, val = [], []
     for h in sorted(kept):
-        (val if is_validation(h, val_fraction) else train).append(kept[h].tolist())
+        (val if is_validation(h, val_fraction) else train).append(kept[h])
     if not val:  # tiny inputs: hold out at least one record so perplexity is measurable
         val.append(train.pop())
     if not train:
@@ -185,10 +204,10 @@ def assemble(rows: list[dict], *, block_size: int, val_fraction: float, pad_id: 
         "rejected_examples": examples,
         "train_records": len(train),
         "val_records": len(val),
-        "train_tokens": sum(map(len, train)),
-        "val_tokens": sum(map(len, val)),
+        "train_tokens": sum(len(e.ids) for e in train),
+        "val_tokens": sum(len(e.ids) for e in val),
     }
-    train_blocks = np.asarray(pack(train, block_size, pad_id), dtype=np.int32).reshape(-1, block_size)
-    val_blocks = np.asarray(pack(val, block_size, pad_id), dtype=np.int32).reshape(-1, block_size)
-    stats.update(train_blocks=len(train_blocks), val_blocks=len(val_blocks))
+    train_blocks, val_blocks = pack(train, block_size, pad_id), pack(val, block_size, pad_id)
+    stats.update(train_blocks=len(train_blocks), val_blocks=len(val_blocks),
+                 train_target_tokens=train_blocks.target_tokens, val_target_tokens=val_blocks.target_tokens)
     return PreparedData(train_blocks, val_blocks, stats)

@@ -11,6 +11,7 @@ from clara_ray.data.records import RecordError, content_hash, content_of, is_val
 from clara_ray.db.tables import DatasetRecord
 
 MAX_EVAL_RECORDS = 64
+MAX_EVAL_TOKENS = 1024
 
 
 class NoEvaluationData(ValueError):
@@ -84,14 +85,19 @@ def regression_records(path: str | None) -> list[dict]:
     return [normalise(r) for r in rows][:MAX_EVAL_RECORDS]
 
 
-def perplexity_of(base_model_path: str, adapter_path: str | None, records: list) -> float:
-    """Token-level perplexity of base (+ adapter) over chat-formatted records (CPU or the task's GPU)."""
+def perplexity_of(base_model_path: str, adapter_path: str | None, records: list,
+                  chat_template: str | None = None) -> float:
+    """Perplexity of base (+ adapter) on the tokens training learns: assistant turns of chats, all of plain texts.
+
+    Records are encoded exactly as training encodes them (model/chat_format.py), each on its own.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
-    from clara_ray.model.base_model import load_tokenizer
+    from clara_ray.model.chat_format import TemplateError, encode_record
+    from clara_ray.model.tokenizer import load_tokenizer
 
-    tok = load_tokenizer(base_model_path)
+    tok = load_tokenizer(base_model_path, chat_template)
     model = AutoModelForCausalLM.from_pretrained(base_model_path)
     if adapter_path:
         from peft import PeftModel
@@ -103,13 +109,17 @@ def perplexity_of(base_model_path: str, adapter_path: str | None, records: list)
     total, n = 0.0, 0
     with torch.no_grad():
         for item in records:
-            text = item if isinstance(item, str) else tok.apply_chat_template(item, tokenize=False)
-            ids = tok(text + tok.eos_token, add_special_tokens=False, return_tensors="pt")["input_ids"][:, :512]
-            if ids.shape[1] < 2:
+            try:
+                enc = encode_record(tok, item)
+            except TemplateError:
                 continue
-            loss = model(input_ids=ids, labels=ids).loss
-            total += float(loss) * (ids.shape[1] - 1)
-            n += ids.shape[1] - 1
+            ids = torch.tensor([enc.ids[:MAX_EVAL_TOKENS]])
+            labels = ids.masked_fill(~torch.tensor([enc.loss[:MAX_EVAL_TOKENS]]), -100)
+            k = int((labels[:, 1:] != -100).sum())
+            if k == 0:
+                continue
+            total += float(model(input_ids=ids, labels=labels).loss) * k
+            n += k
     if n == 0:
-        raise NoEvaluationData("every evaluation record is shorter than two tokens")
+        raise NoEvaluationData("no evaluation record has a token to score")
     return math.exp(total / n)

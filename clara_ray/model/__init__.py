@@ -1,1 +1,1 @@
-"""Base models: the bundled tiny Llama (built locally, no hub) and resolution of configured models."""
+"""Base-model text handling shared by training, evaluation and serving: tokenizer loading and the chat format."""

@@ -6,9 +6,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from clara_ray.adapters.compat import check_adapter_fits_base
 
 from .engine import AdapterIncompatible, AdapterNotFound
 
@@ -42,18 +45,6 @@ class LoraWeights:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes + b.nbytes for a, b in self.modules.values())
-
-
-def _norm(name: str) -> str:
-    return name.strip().rstrip("/")
-
-
-def base_matches(adapter_base: str | None, expected: str) -> bool:
-    """Equal names, or one is a path ending in the other ("/models/org/name" vs "org/name")."""
-    if not adapter_base:
-        return False
-    a, e = _norm(adapter_base), _norm(expected)
-    return a == e or a.endswith("/" + e) or e.endswith("/" + a)
 
 
 def _pattern_value(patterns: dict, module: str, default):
@@ -110,20 +101,21 @@ def read_lora_adapter(
     candidates: dict[str, tuple[int, int]],
     max_rank: int,
     expected_base: str | None = None,
+    base_aliases: Sequence[str] = (),
     dtype: torch.dtype = torch.float32,
 ) -> LoraWeights:
     """Validate `path` against the base (`candidates`: linear module name -> (in, out)) and return its weights.
 
+    `expected_base` (with its `base_aliases`) is checked with `adapter_fits_base`; None skips the check.
     Raises AdapterNotFound (no such path) or AdapterIncompatible; has no side effects.
     """
     p = Path(path)
     cfg = read_config(p)
     if str(cfg.get("peft_type", "LORA")).upper() != "LORA":
         raise AdapterIncompatible(f"peft_type {cfg.get('peft_type')!r} is not LORA")
-    if expected_base is not None and not base_matches(cfg.get("base_model_name_or_path"), expected_base):
-        raise AdapterIncompatible(
-            f"adapter was trained on {cfg.get('base_model_name_or_path')!r}, this engine serves {expected_base!r}"
-        )
+    if expected_base is not None:
+        check_adapter_fits_base(cfg.get("base_model_name_or_path"), expected_base, aliases=base_aliases,
+                                error=AdapterIncompatible)
     if cfg.get("bias", "none") != "none":
         raise AdapterIncompatible(f"LoRA bias={cfg.get('bias')!r} is not supported")
     for key, off in _UNSUPPORTED.items():

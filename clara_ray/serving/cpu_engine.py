@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import AutoModelForCausalLM, DynamicCache
+
+from clara_ray.model.chat_format import closing_token_ids, text_prompt_ids
+from clara_ray.model.tokenizer import load_tokenizer
 
 from .adapters import read_lora_adapter
 from .batcher import DecodeBatch, prefill_groups, prefill_inputs
@@ -24,6 +27,7 @@ from .engine import (
     PromptTooLong,
 )
 from .lru import AdapterEntry, AdapterRegistry
+from .model_defaults import SamplingDefaults, model_dtype
 from .multi_lora import LoraBank
 
 BASE_KEY = "__base__"  # stats key for requests without adapter
@@ -41,6 +45,9 @@ class _Row:
     detok: IncrementalDetokenizer
     stopper: StopChecker
     gen: torch.Generator | None
+    temperature: float = 0.0  # resolved sampling values (request, else the model's generation_config)
+    top_p: float = 1.0
+    rep_penalty: float = 1.0
     slot: int = 0  # LoRA slot, fixed at admission (0 = base model)
     state: str = "waiting"  # waiting -> running -> done
     token_ids: list[int] = field(default_factory=list)
@@ -60,6 +67,24 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.G
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
+def _penalise(logits: torch.Tensor, seen: list[int], penalty: float) -> None:
+    """CTRL repetition penalty in place on one row [V]: seen tokens' logits / penalty if > 0, else * penalty."""
+    idx = torch.tensor(seen, dtype=torch.long)
+    vals = logits.gather(0, idx)
+    logits.scatter_(0, idx, torch.where(vals > 0, vals / penalty, vals * penalty))
+
+
+def _engine_dtype(base: str, dtype: str | torch.dtype) -> torch.dtype:
+    """Torch dtype of the engine. `auto`: config.json's (float16 checkpoints run in float32); float16 is refused."""
+    if dtype == "auto":
+        dtype = model_dtype(base) or "float32"
+        dtype = dtype if dtype in ("float32", "bfloat16") else "float32"
+    resolved = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if resolved not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"CpuEngine runs float32 or bfloat16, not {resolved} (float16 is for GPU engines)")
+    return resolved
+
+
 class CpuEngine(Engine):
     """Serves one base model plus up to `max_adapters` LoRA adapters with batched multi-LoRA forwards.
 
@@ -73,6 +98,9 @@ class CpuEngine(Engine):
     Adapters: each loaded adapter occupies a slot of the stacked LoRA tensors (see multi_lora.py). Adapters
     used by queued or running requests are pinned: unloading/evicting one retires it at once (new requests
     get AdapterNotFound) but its slot is cleared only after those requests finish ("drain then evict").
+
+    Model defaults: `dtype="auto"` takes config.json's dtype; request sampling fields left None take the model's
+    generation_config values (do_sample unset = greedy); every generation_config `eos_token_id` stops a row.
 
     Limits: `max_tokens` is clamped to `max_new_tokens` and to the model context; full-attention decoder
     models only (a sliding window, if configured, is ignored).
@@ -90,16 +118,18 @@ class CpuEngine(Engine):
         max_new_tokens: int = 512,
         max_queue: int = 1024,
         expected_base: str | None = None,
+        base_aliases: Sequence[str] = (),
         dtype: str | torch.dtype = torch.float32,
         num_threads: int | None = None,
+        chat_template: str | None = None,
     ):
         if max_batch_size < 1 or max_lora_rank < 1 or max_new_tokens < 1:
             raise ValueError("max_batch_size, max_lora_rank and max_new_tokens must be >= 1")
         if num_threads:
             torch.set_num_threads(num_threads)
-        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         self.base_model_path = str(base_model_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.base_model_path)
+        self.dtype = _engine_dtype(self.base_model_path, dtype)
+        self.tokenizer = load_tokenizer(self.base_model_path, chat_template)  # the template training used
         self.model = AutoModelForCausalLM.from_pretrained(self.base_model_path, dtype=self.dtype).eval()
         self.model.requires_grad_(False)
         cfg = self.model.config
@@ -111,11 +141,13 @@ class CpuEngine(Engine):
         self.max_queue = max_queue
         self.max_lora_rank = max_lora_rank
         self.expected_base = expected_base
+        self.base_aliases = tuple(base_aliases)
+        self.sampling_defaults = SamplingDefaults.from_generation_config(self.model.generation_config)
         eos = self.model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         if self.tokenizer.eos_token_id is not None:
             eos.append(self.tokenizer.eos_token_id)
-        self.eos_ids = frozenset(eos)
+        self.eos_ids = frozenset(eos + closing_token_ids(self.tokenizer))  # + the token that closes a turn
         self.pad_id = next(
             i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0) if i is not None
         )
@@ -157,6 +189,7 @@ class CpuEngine(Engine):
             candidates=self._shapes,
             max_rank=self.max_lora_rank,
             expected_base=expected_base or self.expected_base,
+            base_aliases=self.base_aliases,
             dtype=self.dtype,
         )
         with self._lock:
@@ -221,14 +254,16 @@ class CpuEngine(Engine):
         if self._closed:
             raise EngineError("engine is closed")
         self._ensure_running()
-        ids = list(self.tokenizer(req.prompt, add_special_tokens=True)["input_ids"])
+        ids = list(req.prompt_token_ids) if req.prompt_token_ids is not None else \
+            text_prompt_ids(self.tokenizer, req.prompt)
         if not ids:
             raise ValueError("prompt is empty")
         if len(ids) > self.max_prompt_tokens:
             raise PromptTooLong(f"prompt has {len(ids)} tokens, limit is {self.max_prompt_tokens}")
         max_tokens = min(req.max_tokens, self.max_new_tokens, self.context_len - len(ids))
+        temperature, top_p, rep_penalty = self.sampling_defaults.resolve(req)
         gen = None
-        if req.temperature > 0:
+        if temperature > 0:
             gen = torch.Generator()
             gen.manual_seed(req.seed) if req.seed is not None else gen.seed()
         with self._lock:
@@ -245,6 +280,9 @@ class CpuEngine(Engine):
                 detok=IncrementalDetokenizer(self._decode_ids, ids),
                 stopper=StopChecker(req.stop),
                 gen=gen,
+                temperature=temperature,
+                top_p=top_p,
+                rep_penalty=rep_penalty,
             )
             self._waiting.append(row)
         self._wake.set()
@@ -418,10 +456,13 @@ class CpuEngine(Engine):
         b.keep([i for i, (r, t) in enumerate(zip(b.rows, toks)) if not self._push(r, t, events)])
 
     def _next_tokens(self, logits: torch.Tensor, rows: list[_Row]) -> list[int]:
+        for i, r in enumerate(rows):
+            if r.rep_penalty != 1.0:
+                _penalise(logits[i], r.prompt_ids + r.token_ids, r.rep_penalty)
         toks = logits.argmax(-1).tolist()
         for i, r in enumerate(rows):
-            if r.req.temperature > 0:
-                toks[i] = _sample(logits[i], r.req.temperature, r.req.top_p, r.gen)
+            if r.temperature > 0:
+                toks[i] = _sample(logits[i], r.temperature, r.top_p, r.gen)
         return toks
 
     def _push(self, row: _Row, tok: int, events: list) -> bool:

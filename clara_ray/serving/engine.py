@@ -17,10 +17,15 @@ class GenerationRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     prompt: str
+    prompt_token_ids: list[int] | None = None
+    """The prompt already tokenised (chat routes: model/chat_format.py, as in training); None: the engine
+    tokenises `prompt` as a raw completion prompt (BOS once, then the text)."""
     adapter: str | None = None
     max_tokens: int = Field(default=128, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)  # 0 = greedy
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    # Sampling fields: None = the model's generation_config default (greedy, top_p 1, no penalty if it sets none).
+    temperature: float | None = Field(default=None, ge=0.0)  # 0 = greedy
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0)  # CTRL-style over prompt + output; 1 = off
     stop: list[str] | None = None
     seed: int | None = None  # seeds the per-request sampler (ignored when greedy)
 

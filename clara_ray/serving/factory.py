@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clara_ray.config import ClaraSettings
+from clara_ray.model.chat_format import resolve_chat_template
 from clara_ray.serving.engine import Engine
 
 
@@ -16,4 +17,6 @@ def build_engine(settings: ClaraSettings, base_model_path: str) -> Engine:
 
     return CpuEngine(base_model_path, max_adapters=s.max_adapters_per_replica, max_lora_rank=s.max_lora_rank,
                      max_batch_size=s.max_batch_size, batch_wait_ms=s.batch_wait_ms,
-                     max_prompt_tokens=s.max_prompt_tokens, max_new_tokens=s.max_new_tokens)
+                     max_prompt_tokens=s.max_prompt_tokens, max_new_tokens=s.max_new_tokens, dtype=s.dtype,
+                     base_aliases=settings.model.base_model_aliases,
+                     chat_template=resolve_chat_template(settings.model.chat_template))

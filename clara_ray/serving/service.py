@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
-from typing import AsyncIterator, Protocol
+from typing import AsyncIterator, Protocol, Sequence
 
 from clara_ray import observability as obs
+from clara_ray.adapters import export
+from clara_ray.adapters.compat import check_adapter_fits_base
 from clara_ray.adapters.registry import AdapterRegistry, InvalidReference, RegistryConflict
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
+from clara_ray.model.chat_format import TemplateError, encode_chat, resolve_chat_template
+from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
 from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult
 from clara_ray.serving.router import AdapterRouter, Candidate
@@ -31,8 +36,10 @@ class LLMBackend(Protocol):
     async def stats(self) -> dict: ...
 
 
-def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int) -> dict:
-    """Validate a PEFT folder before anything is loaded; returns its adapter_config. Raises AdapterIncompatible."""
+def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int, base_aliases: Sequence[str] = ()) -> dict:
+    """Validate a PEFT folder before anything is loaded; returns its adapter_config. Raises AdapterIncompatible.
+
+    `base_model_id`: the deployment's base (id or local folder), matched with `adapter_fits_base`."""
     if not path or ".." in Path(path).parts or not re.fullmatch(r"[\w./@:+-]+", path):
         raise InvalidReference(f"invalid adapter path {path!r}")
     folder = Path(path)
@@ -45,9 +52,8 @@ def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int) -> dic
     rank = int(cfg.get("r", 0))
     if rank > max_rank:
         raise AdapterIncompatible(f"adapter rank {rank} exceeds this deployment's max_lora_rank {max_rank}")
-    base = Path(str(cfg.get("base_model_name_or_path") or "")).name
-    if base and base != base_model_id:
-        raise AdapterIncompatible(f"adapter was trained on base model {base!r}, this deployment serves {base_model_id!r}")
+    check_adapter_fits_base(cfg.get("base_model_name_or_path"), base_model_id, aliases=base_aliases,
+                            error=AdapterIncompatible)
     return cfg
 
 
@@ -111,12 +117,16 @@ class ServingService:
         resolved, _ = self.pick(model, prompt)
         return resolved, self.backend.stream(req, resolved)
 
-    def chat_prompt(self, messages: list[dict]) -> str:
+    def chat_prompt(self, messages: list[dict]) -> tuple[str, list[int]]:
+        """The conversation as the model was trained on it: rendered text (for routing) and its token ids."""
         if self._tokenizer is None:
-            from clara_ray.model.base_model import load_tokenizer
-
-            self._tokenizer = load_tokenizer(self.base_model_path)
-        return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            template = resolve_chat_template(self.settings.model.chat_template)
+            self._tokenizer = load_tokenizer(self.base_model_path, template)
+        try:
+            enc = encode_chat(self._tokenizer, messages, add_generation_prompt=True)
+        except TemplateError as e:
+            raise RequestRejected(str(e)) from None
+        return self._tokenizer.decode(enc.ids), enc.ids
 
     # ---- adapter management -------------------------------------------------------------------------------
     def load_adapter(self, name: str, path: str, *, domain: str | None = None, description: str | None = None) -> dict:
@@ -125,7 +135,9 @@ class ServingService:
             check_adapter_name(name)
         except ValueError as e:
             raise InvalidReference(f"invalid adapter name {name!r}: {e}") from None
-        cfg = check_adapter_folder(path, base_model_id=self.base_model_id, max_rank=self.settings.serving.max_lora_rank)
+        cfg = check_adapter_folder(path, base_model_id=self.base_model_path,
+                                   max_rank=self.settings.serving.max_lora_rank,
+                                   base_aliases=self.settings.model.base_model_aliases)
         from clara_ray.db.tables import new_id
 
         vid = new_id()
@@ -167,6 +179,30 @@ class ServingService:
                 "description": v.description, "trainer_type": v.trainer_type, "rank": v.rank,
                 "base_model": v.base_model, "metrics": v.metrics, "job_id": v.job_id, "parent_id": v.parent_id,
                 "created_at": v.created_at.isoformat() if v.created_at else None}
+
+    # ---- taking adapters out ------------------------------------------------------------------------------
+    def adapter_archive(self, ref: str) -> tuple[Path, str]:
+        """(.tar.gz path, download filename) of a version's PEFT folder; remove it with `export.remove_archive`."""
+        v = self.registry.resolve(ref)
+        filename = export.archive_name(v.name, v.version)
+        return export.build_archive(self.store, v.uri, filename), filename
+
+    @property
+    def exports_root(self) -> Path:
+        return self.settings.storage.data_dir / "exports"
+
+    def merge_adapter(self, ref: str, output_dir: str) -> dict:
+        """Merge a version into the base model, saved (with the tokenizer) under `<data_dir>/exports/<output_dir>`."""
+        v = self.registry.resolve(ref)
+        check_adapter_fits_base(v.base_model, self.base_model_path, aliases=self.settings.model.base_model_aliases,
+                                what=f"{v.name}@v{v.version}", error=AdapterIncompatible)
+        out = export.resolve_export_dir(self.exports_root, output_dir)
+        with tempfile.TemporaryDirectory(prefix="clara-merge-") as tmp:
+            tokenizer = load_tokenizer(self.base_model_path, resolve_chat_template(self.settings.model.chat_template))
+            files = export.merge_adapter(self.base_model_path, self.store.local_path(v.uri, Path(tmp)), out,
+                                         tokenizer=tokenizer)  # with the chat template it was served with
+        return {"adapter": f"{v.name}@v{v.version}",
+                "output_dir": out.relative_to(self.exports_root.resolve()).as_posix(), "files": files}
 
     async def router_status(self) -> dict:
         return {"settings": self.router.settings.model_dump(), "decisions": self.router.decisions,

@@ -6,7 +6,10 @@ import uuid
 from typing import AsyncIterator
 
 from clara_ray.config import ClaraSettings
+from clara_ray.model.chat_format import closing_token_ids, resolve_chat_template
+from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.engine import AdapterNotFound, Engine, GenerationRequest, GenerationResult
+from clara_ray.serving.model_defaults import SamplingDefaults
 
 
 def vllm_engine_args(base_model_path: str, settings: ClaraSettings) -> dict:
@@ -19,10 +22,20 @@ def vllm_engine_args(base_model_path: str, settings: ClaraSettings) -> dict:
         "max_lora_rank": s.max_lora_rank,
         "max_cpu_loras": max(s.vllm_max_cpu_loras, s.vllm_max_loras),
         "gpu_memory_utilization": s.vllm_gpu_memory_utilization,
+        "dtype": s.dtype,
         "max_model_len": s.max_prompt_tokens + s.max_new_tokens,
         # Adapter versions are immutable (new id per version), so prefix caching never serves stale KV.
         "enable_prefix_caching": True,
     }
+
+
+def sampling_kwargs(req: GenerationRequest, defaults: SamplingDefaults, stop_token_ids: list[int] = ()) -> dict:
+    """Keyword arguments of vllm.SamplingParams: unset fields take the model's generation_config (as the CPU engine);
+    `stop_token_ids`: the chat template's closing token, which a base model's generation_config may not list."""
+    temperature, top_p, repetition_penalty = defaults.resolve(req)
+    return {"max_tokens": req.max_tokens, "temperature": temperature, "top_p": top_p,
+            "repetition_penalty": repetition_penalty, "stop": req.stop, "seed": req.seed,
+            "stop_token_ids": list(stop_token_ids) or None}
 
 
 def serve_llm_config(base_model_path: str, settings: ClaraSettings) -> dict:
@@ -43,6 +56,11 @@ def serve_llm_config(base_model_path: str, settings: ClaraSettings) -> dict:
     }
 
 
+def _prompt(req: GenerationRequest):
+    # Chat routes send the ids training used (model/chat_format.py); vLLM tokenises raw completion prompts itself.
+    return {"prompt_token_ids": req.prompt_token_ids} if req.prompt_token_ids is not None else req.prompt
+
+
 class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/gpu
     def __init__(self, base_model_path: str, settings: ClaraSettings):
         from vllm import AsyncEngineArgs, AsyncLLMEngine
@@ -50,6 +68,9 @@ class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/
         self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**vllm_engine_args(base_model_path, settings)))
         self._adapters: dict[str, tuple[int, str]] = {}
         self._next_int = 1
+        self._defaults = SamplingDefaults.from_model_folder(base_model_path)
+        tok = load_tokenizer(base_model_path, resolve_chat_template(settings.model.chat_template))
+        self._stop_ids = closing_token_ids(tok)
 
     def _lora(self, adapter: str | None):
         if adapter is None:
@@ -64,12 +85,11 @@ class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/
     def _params(self, req: GenerationRequest):
         from vllm import SamplingParams
 
-        return SamplingParams(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
-                              stop=req.stop, seed=req.seed)
+        return SamplingParams(**sampling_kwargs(req, self._defaults, self._stop_ids))
 
     async def generate(self, req: GenerationRequest) -> GenerationResult:
         final = None
-        async for out in self.engine.generate(req.prompt, self._params(req), uuid.uuid4().hex,
+        async for out in self.engine.generate(_prompt(req), self._params(req), uuid.uuid4().hex,
                                               lora_request=self._lora(req.adapter)):
             final = out
         o = final.outputs[0]
@@ -79,7 +99,7 @@ class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/
 
     async def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
         sent = 0
-        async for out in self.engine.generate(req.prompt, self._params(req), uuid.uuid4().hex,
+        async for out in self.engine.generate(_prompt(req), self._params(req), uuid.uuid4().hex,
                                               lora_request=self._lora(req.adapter)):
             text = out.outputs[0].text
             if len(text) > sent:

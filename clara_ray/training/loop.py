@@ -1,5 +1,8 @@
 """The training loop proper, free of Ray: batches of packed blocks -> AdamW steps on LoRA params -> eval perplexity.
 
+Loss is taken only where a block's loss mask is set (completion tokens, closing token included; see
+data/packing.py); padding is excluded by that mask, never by comparing ids with the pad id.
+
 Ray Train's worker function (ray_loop.py) and the plain single-process benchmark both drive this code,
 so their steady-state speeds compare like for like.
 """
@@ -14,6 +17,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from clara_ray.data.packing import Blocks
+
 
 @dataclass
 class LoopState:
@@ -23,32 +28,46 @@ class LoopState:
     tokens: int = 0
 
 
-def batches(blocks: np.ndarray, batch_size: int, epoch: int, seed: int, skip: int = 0) -> Iterator[torch.Tensor]:
-    """Shuffled micro-batches of one epoch, (batch_size, block_size) int64; same order for the same epoch+seed."""
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # ids, loss mask, positions: each (batch, block) int64/bool
+
+
+def batches(blocks: Blocks, batch_size: int, epoch: int, seed: int, skip: int = 0) -> Iterator[Batch]:
+    """Shuffled micro-batches of one epoch; same order for the same epoch+seed."""
     order = np.random.default_rng(seed + epoch).permutation(len(blocks))
     for b, i in enumerate(range(0, len(order), batch_size)):
         if b >= skip:
-            yield torch.from_numpy(blocks[order[i : i + batch_size]].astype(np.int64))
+            yield to_tensors(blocks.take(order[i : i + batch_size]))
 
 
-def lm_loss(model, ids: torch.Tensor, pad_id: int | None) -> tuple[torch.Tensor, int]:
-    """Mean next-token loss over non-pad targets; returns (loss, n_target_tokens)."""
-    labels = ids.clone()
-    if pad_id is not None:
-        labels[labels == pad_id] = -100
-    out = model(input_ids=ids, labels=labels)
-    return out.loss, int((labels[:, 1:] != -100).sum())
+def to_tensors(blocks: Blocks) -> Batch:
+    return (torch.from_numpy(blocks.ids.astype(np.int64)), torch.from_numpy(blocks.loss.copy()),
+            torch.from_numpy(blocks.pos.astype(np.int64)))
+
+
+def lm_loss(model, batch: Batch) -> tuple[torch.Tensor, int]:
+    """Mean next-token loss over the masked targets; returns (loss, n_target_tokens).
+
+    Position ids restart per packed record and no attention mask is passed, so transformers attends within
+    each record only; use_cache=False because a KV cache turns that packed-sequence detection off.
+    """
+    ids, mask, pos = batch
+    labels = ids.masked_fill(~mask, -100)
+    n = int(mask[:, 1:].sum())
+    out = model(input_ids=ids, position_ids=pos, labels=labels, use_cache=False)
+    if n == 0:  # a batch of prompt-only rows: nothing to learn, but keep the graph (DDP needs every param)
+        return out.logits.sum() * 0.0, 0
+    return out.loss, n
 
 
 @torch.no_grad()
-def evaluate(model, blocks: np.ndarray, batch_size: int, device: torch.device, pad_id: int | None) -> tuple[float, int]:
+def evaluate(model, blocks: Blocks, batch_size: int, device: torch.device) -> tuple[float, int]:
     """Token-weighted summed loss and token count over `blocks` (callers all-reduce, then exp)."""
     was_training = model.training
     model.eval()
     total, n = 0.0, 0
     for i in range(0, len(blocks), batch_size):
-        ids = torch.from_numpy(blocks[i : i + batch_size].astype(np.int64)).to(device)
-        loss, k = lm_loss(model, ids, pad_id)
+        batch = tuple(t.to(device) for t in to_tensors(blocks.take(slice(i, i + batch_size))))
+        loss, k = lm_loss(model, batch)
         total += float(loss) * k
         n += k
     model.train(was_training)
@@ -75,7 +94,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 def train_epoch(
     model,
     optimizer: torch.optim.Optimizer,
-    blocks: np.ndarray,
+    blocks: Blocks,
     state: LoopState,
     *,
     batch_size: int,
@@ -84,7 +103,6 @@ def train_epoch(
     peak_lr: float,
     seed: int,
     device: torch.device,
-    pad_id: int | None,
     on_step: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
@@ -93,11 +111,11 @@ def train_epoch(
     model.train()
     t0, tok0 = time.perf_counter(), state.tokens
     micro = 0
-    for ids in batches(blocks, batch_size, state.epoch, seed, skip=state.batch_in_epoch):
-        ids = ids.to(device)
-        loss, _ = lm_loss(model, ids, pad_id)
+    for batch in batches(blocks, batch_size, state.epoch, seed, skip=state.batch_in_epoch):
+        batch = tuple(t.to(device) for t in batch)
+        loss, _ = lm_loss(model, batch)
         (loss / grad_accum).backward()
-        state.tokens += ids.numel()
+        state.tokens += batch[0].numel()
         state.batch_in_epoch += 1
         micro += 1
         if micro % grad_accum:

@@ -8,14 +8,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from clara_ray.adapters.compat import check_adapter_fits_base
 from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings
-from clara_ray.data.prepare import DataError, PreparedData, prepare
+from clara_ray.data.prepare import DataError, PreparedData, Tokenization, prepare
 from clara_ray.data.records import QualityLimits
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import DatasetRecord, new_id
-from clara_ray.training.spec import TrainerType, TrainingJobRequest, resolve_plan
+from clara_ray.model.chat_format import TemplateError, check_chat_template, resolve_chat_template
+from clara_ray.model.tokenizer import load_tokenizer
+from clara_ray.training.spec import TrainerType, TrainingJobRequest, TrainPlan, resolve_plan
 
 log = logging.getLogger("clara.pipeline")
 
@@ -32,7 +35,7 @@ class JobResult:
 
 def base_model_path(settings: ClaraSettings, name: str | None = None) -> str:
     """Local folder (or hub id) of the base model; builds the bundled tiny model on first use."""
-    from clara_ray.model.base_model import TinyModelSpec, ensure_base_model
+    from clara_ray.training.base_model import TinyModelSpec, ensure_base_model
 
     m = settings.model
     spec = TinyModelSpec(vocab_size=m.tiny_vocab_size, hidden_size=m.tiny_hidden_size,
@@ -67,15 +70,25 @@ class TrainingPipeline:
         self.registry = AdapterRegistry(self.db)
         self.store = AdapterStore(settings.storage.adapter_store_uri)
 
-    def prepare_data(self, req: TrainingJobRequest, tokenizer_path: str) -> PreparedData:
+    def tokenization(self, req: TrainingJobRequest, plan: TrainPlan) -> Tokenization:
+        """How this job's records become ids; the chat template is checked here, before any Ray work."""
+        try:
+            template = resolve_chat_template(self.settings.model.chat_template)
+            check_chat_template(load_tokenizer(plan.base_model_path, template))
+        except TemplateError as e:
+            raise DataError(str(e)) from None
+        return Tokenization(tokenizer_path=plan.base_model_path, chat_template=template,
+                            train_on_prompt=plan.train_on_prompt, max_tokens=plan.max_seq_length,
+                            columns=tuple(sorted((req.columns or {}).items())))
+
+    def prepare_data(self, req: TrainingJobRequest, plan: TrainPlan) -> PreparedData:
         t, q = self.settings.training, self.settings.data
         return prepare(
             dataset_paths(self.db, req),
-            tokenizer_path=tokenizer_path,
-            block_size=req.block_size or t.block_size,
+            spec=self.tokenization(req, plan),
+            block_size=plan.block_size,
             val_fraction=t.val_fraction,
             limits=QualityLimits(q.min_length, q.max_length),
-            max_tokens=q.max_seq_length,
             record_filter=req.record_filter,
             cpus=t.data_cpus,
         )
@@ -90,19 +103,15 @@ class TrainingPipeline:
         parent = None
         if req.trainer_type == TrainerType.CONTINUOUS:
             parent = self.registry.resolve(req.parent or req.name)
-            if parent.base_model != base_model_id(base):
-                raise DataError(f"parent {parent.name}@v{parent.version} was trained on {parent.base_model}, "
-                                f"not {base_model_id(base)}")
+            check_adapter_fits_base(parent.base_model, base, aliases=self.settings.model.base_model_aliases,
+                                    what=f"parent {parent.name}@v{parent.version}", error=DataError)
         parent_path = str(self.store.local_path(parent.uri, self.settings.storage.data_dir / "adapter-cache")) \
             if parent else None
-        data = self.prepare_data(req, base)
+        plan = resolve_plan(job_id, req, self.settings, base_model_path=base, parent_adapter_path=parent_path)
+        data = self.prepare_data(req, plan)
         emit({"kind": "data", **{k: v for k, v in data.stats.items() if k != "rejected_examples"}})
         t_data = time.time()
-        plan = resolve_plan(job_id, req, self.settings, base_model_path=base, parent_adapter_path=parent_path)
-        from clara_ray.model.base_model import load_tokenizer
-
-        pad_id = load_tokenizer(base).pad_token_id
-        metrics, adapter_dir = fit(plan, data.train_blocks, data.val_blocks, pad_id,
+        metrics, adapter_dir = fit(plan, data.train_blocks, data.val_blocks,
                                    progress_actor=progress_actor, namespace=namespace)
         t_fit = time.time()
         try:
@@ -125,7 +134,8 @@ class TrainingPipeline:
             domain=req.domain or (parent.domain if parent else None),
             description=req.description, metrics=version_metrics,
             config={k: getattr(plan, k) for k in ("r", "alpha", "dropout", "target_modules", "qlora_bits",
-                                                  "learning_rate", "epochs", "batch_size", "block_size")},
+                                                  "learning_rate", "epochs", "batch_size", "block_size",
+                                                  "train_on_prompt", "max_seq_length")},
             dataset={"dataset_id": req.dataset_id, "paths": req.data_paths, "filter": req.record_filter,
                      **{k: stats.get(k) for k in ("records_accepted", "train_records", "val_records")}},
             job_id=job_id, parent_id=parent.id if parent else None,

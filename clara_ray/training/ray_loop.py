@@ -8,9 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from clara_ray.data.packing import Blocks
 from clara_ray.training.loop import LoopState, evaluate, make_optimizer, perplexity, steps_per_epoch, train_epoch
 from clara_ray.training.modeling import build_model
 from clara_ray.training.progress import ProgressSink
@@ -58,13 +58,11 @@ def train_loop_per_worker(config: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device() if plan.use_gpu else torch.device("cpu")
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
-    train_blocks: np.ndarray = ray.get(config["train_ref"][0])
-    val_blocks: np.ndarray = ray.get(config["val_ref"][0])
-    pad_id = config["pad_id"]
+    train_blocks: Blocks = ray.get(config["train_ref"][0])
+    val_blocks: Blocks = ray.get(config["val_ref"][0])
     # Equal shards, so every rank runs the same number of steps (DDP collectives would hang otherwise).
-    usable = max(world, len(train_blocks) // world * world)
-    shard = np.resize(train_blocks, (usable, train_blocks.shape[1]))[rank::world]
-    val_shard = val_blocks[rank::world]
+    shard = train_blocks.shard(rank, world)
+    val_shard = val_blocks.take(slice(rank, None, world))
 
     sink = ProgressSink(plan.job_id, config.get("progress_actor"), config.get("namespace")) if rank == 0 else None
     model = build_model(plan, device)
@@ -84,7 +82,7 @@ def train_loop_per_worker(config: dict) -> None:
     total = min(plan.max_steps or 10**12, spe * plan.epochs)
 
     def eval_ppl() -> float:
-        s, n = evaluate(core, val_shard, plan.batch_size, device, pad_id)
+        s, n = evaluate(core, val_shard, plan.batch_size, device)
         s, n = _allreduce_sum([s, n], world)
         return perplexity(s, int(n))
 
@@ -123,7 +121,7 @@ def train_loop_per_worker(config: dict) -> None:
         epoch_before = state.epoch
         train_epoch(model, optimizer, shard, state, batch_size=plan.batch_size, grad_accum=plan.grad_accum_steps,
                     total_steps=total, peak_lr=plan.learning_rate, seed=plan.seed, device=device,
-                    pad_id=pad_id, on_step=on_step)
+                    on_step=on_step)
         if state.epoch != epoch_before and state.step < total:
             ppl = eval_ppl()
             if sink:
@@ -147,7 +145,7 @@ def train_loop_per_worker(config: dict) -> None:
     report(metrics, checkpoint=True)
 
 
-def fit(plan: TrainPlan, train_blocks: np.ndarray, val_blocks: np.ndarray, pad_id: int | None,
+def fit(plan: TrainPlan, train_blocks: Blocks, val_blocks: Blocks,
         progress_actor: str | None = None, namespace: str | None = None) -> tuple[dict, Path]:
     """Run the job on Ray Train; returns (final metrics, local folder holding the final adapter)."""
     import ray
@@ -164,7 +162,6 @@ def fit(plan: TrainPlan, train_blocks: np.ndarray, val_blocks: np.ndarray, pad_i
             # Wrapped in lists so Ray passes the refs through instead of resolving them into the config.
             "train_ref": [ray.put(train_blocks)],
             "val_ref": [ray.put(val_blocks)],
-            "pad_id": pad_id,
             "progress_actor": progress_actor,
             "namespace": namespace,
             "threads": max(1, int(plan.cpus_per_worker)) if not plan.use_gpu else 4,

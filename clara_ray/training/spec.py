@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from clara_ray.config import ClaraSettings
+from clara_ray.training.recipe import default_recipe
+from clara_ray.data.records import check_columns
 
 ADAPTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,47}$")
 
@@ -68,6 +70,10 @@ class TrainingJobRequest(BaseModel):
     """Or: files/URIs (JSONL, Parquet, CSV) with `text`, `prompt`/`response` or `messages` records."""
     record_filter: dict[str, str] | None = None
     """Keep only records whose fields equal these values (e.g. {"domain": "baurecht"})."""
+    train_on_prompt: bool | None = None
+    """Loss on prompt tokens too (default `training.train_on_prompt`: only assistant turns carry loss)."""
+    columns: dict[str, str] | None = None
+    """Map canonical record fields to the data's column names (e.g. {"prompt": "question", "response": "answer"})."""
     base_model: str | None = None
     """Base model; default `model.base_model`. Must match the parent's base for CONTINUOUS."""
     parent: str | None = None
@@ -106,6 +112,7 @@ class TrainingJobRequest(BaseModel):
     """Free text stored with the version."""
 
     _check_name = field_validator("name")(lambda cls, v: check_adapter_name(v))
+    _check_columns = field_validator("columns")(lambda cls, v: None if v is None else check_columns(v))
 
     @model_validator(mode="after")
     def _one_data_source(self) -> "TrainingJobRequest":
@@ -146,6 +153,8 @@ class TrainPlan(BaseModel):
     eval_every_steps: int
     seed: int
     checkpoint_uri: str
+    train_on_prompt: bool = False
+    max_seq_length: int = 512
 
 
 def resolve_plan(
@@ -156,9 +165,10 @@ def resolve_plan(
     base_model_path: str,
     parent_adapter_path: str | None = None,
 ) -> TrainPlan:
-    """Fill every unset request field from config."""
+    """Fill every unset request field from config, then from the base model's recipe (training/recipe.py)."""
     t, lo = settings.training, settings.lora
     continuous = req.trainer_type == TrainerType.CONTINUOUS
+    recipe = default_recipe(base_model_path)
     return TrainPlan(
         job_id=job_id,
         name=req.name,
@@ -172,12 +182,13 @@ def resolve_plan(
         qlora_bits=(req.qlora_bits or settings.qlora.bits) if req.trainer_type == TrainerType.QLORA else None,
         qlora_quant_type=settings.qlora.quant_type,
         qlora_double_quant=settings.qlora.double_quant,
-        learning_rate=req.learning_rate or (settings.continuous.learning_rate if continuous else t.learning_rate),
+        learning_rate=req.learning_rate or (settings.continuous.learning_rate if continuous
+                                            else t.learning_rate or recipe.learning_rate),
         epochs=req.epochs or (settings.continuous.epochs if continuous else t.epochs),
         max_steps=req.max_steps,
         batch_size=req.batch_size or t.batch_size,
         grad_accum_steps=req.grad_accum_steps or t.grad_accum_steps,
-        block_size=req.block_size or t.block_size,
+        block_size=req.block_size or t.block_size or recipe.block_size,
         num_workers=req.num_workers or t.num_workers,
         use_gpu=t.use_gpu if req.use_gpu is None else req.use_gpu,
         cpus_per_worker=t.cpus_per_worker,
@@ -187,4 +198,6 @@ def resolve_plan(
         eval_every_steps=t.eval_every_steps,
         seed=t.seed,
         checkpoint_uri=settings.storage.checkpoint_uri,
+        train_on_prompt=t.train_on_prompt if req.train_on_prompt is None else req.train_on_prompt,
+        max_seq_length=settings.data.max_seq_length or recipe.max_seq_length,
     )

@@ -23,7 +23,7 @@ def _gpu_reason() -> str | None:
 @pytest.mark.skipif(_gpu_reason() is not None, reason=_gpu_reason() or "")
 @pytest.mark.timeout(900)
 def test_vllm_engine_serves_base_and_adapters(tmp_path, settings):
-    from clara_ray.model.base_model import TinyModelSpec, ensure_base_model
+    from clara_ray.training.base_model import TinyModelSpec, ensure_base_model
     from clara_ray.serving.engine import GenerationRequest
     from clara_ray.serving.testing import build_random_lora
     from clara_ray.serving.vllm_engine import VllmEngine

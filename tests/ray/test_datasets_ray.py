@@ -33,7 +33,7 @@ def test_ray_data_ingest_then_created_dataset_is_trainable(dataset_service, base
 
     from clara_ray.datasets.schemas import CreateDatasetRequest, IngestRequest, SearchRequest
     from clara_ray.training.pipeline import TrainingPipeline
-    from clara_ray.training.spec import TrainingJobRequest
+    from clara_ray.training.spec import TrainingJobRequest, resolve_plan
 
     docs = [d for d in load_jsonl(documents_path()) if d["domain"] == "baurecht"][:24]
     (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs[:20])
@@ -58,6 +58,7 @@ def test_ray_data_ingest_then_created_dataset_is_trainable(dataset_service, base
                                                                           "filters": {"domain": "baurecht"}}))
     assert ds["stats"]["count"] == stats["chunks"]
     pipeline = TrainingPipeline(svc.settings, svc.db)
-    data = pipeline.prepare_data(TrainingJobRequest(name="dsx", dataset_id=ds["id"]), base_model)
+    req = TrainingJobRequest(name="dsx", dataset_id=ds["id"])
+    data = pipeline.prepare_data(req, resolve_plan("dsx-job", req, svc.settings, base_model_path=base_model))
     assert data.stats["records_accepted"] > 0.9 * ds["stats"]["count"], data.stats
     assert len(data.train_blocks) > 0 and len(data.val_blocks) > 0

@@ -55,7 +55,7 @@ def wait_new_cycle(client, alias, known: set[str], min_samples=1, timeout=300):
 
 
 def served(client, alias):
-    # The tiny model's chat format (clara_ray.model.base_model.CHAT_TEMPLATE), so the adapter answers.
+    # The tiny model's chat format (clara_ray.training.base_model.CHAT_TEMPLATE), so the adapter answers.
     chat = f"<|begin_of_text|><|user|>{PROMPT}<|end_of_text|><|assistant|>"
     out = client.post("/api/serving/generate", json={"prompt": chat, "adapter": alias, "max_tokens": 24}).json()
     assert out["text"], out

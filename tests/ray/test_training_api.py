@@ -52,7 +52,7 @@ def test_lora_and_qlora_jobs_complete_and_adapter_lowers_perplexity(client, ray_
 
     from clara_ray.adapters.registry import AdapterRegistry
     from clara_ray.db.engine import Database
-    from clara_ray.model.base_model import load_tokenizer
+    from clara_ray.model.tokenizer import load_tokenizer
     from clara_ray.resources import load_jsonl
 
     lora = client.post("/api/training/jobs", json=job("bau-lora", epochs=2, max_steps=None, learning_rate=0.003))

@@ -5,7 +5,8 @@ import hashlib
 import pytest
 import torch
 
-from clara_ray.model.base_model import TinyModelSpec, build_tiny_base_model, ensure_base_model, load_tokenizer
+from clara_ray.model.tokenizer import load_tokenizer
+from clara_ray.training.base_model import TinyModelSpec, build_tiny_base_model, ensure_base_model
 
 TEXT = "\n\n".join(f"Die Baugenehmigung nach § {i} BauGB für das Grundstück Nr. {i} wurde erteilt. Größe: {i} m²."
                    for i in range(300))

@@ -5,7 +5,7 @@ import pytest
 
 from clara_ray.data.prepare import DataError, assemble
 from clara_ray.data.records import (
-    QualityLimits, RecordError, content_hash, is_validation, normalise, pack, quality_problem,
+    QualityLimits, RecordError, content_hash, is_validation, normalise, quality_problem,
 )
 
 
@@ -51,15 +51,10 @@ def test_hash_normalises_whitespace_and_case_and_split_is_deterministic():
     assert [is_validation(h, 0.1) for h in hashes] == [is_validation(h, 0.1) for h in hashes]
 
 
-def test_pack_blocks():
-    assert pack([[1, 2, 3], [4, 5], [6, 7, 8, 9]], 4, 0) == [[1, 2, 3, 4], [5, 6, 7, 8]]
-    assert pack([[1, 2]], 4, 0) == [[1, 2, 0, 0]]  # tiny input: one padded block
-    assert pack([], 4, 0) == []
-
-
 def _row(i, ok=True, reason="", ids=None):
+    ids = ids if ids is not None else list(range(i, i + 10))
     return {"ok": ok, "reason": reason, "hash": content_hash(f"r{i}") if ok else "", "path": "f.jsonl",
-            "ids": np.asarray(ids if ids is not None else list(range(i, i + 10)), dtype=np.int32)}
+            "ids": np.asarray(ids, dtype=np.int32), "loss": np.ones(len(ids), dtype=bool)}
 
 
 def test_assemble_dedups_splits_and_counts():
@@ -69,9 +64,9 @@ def test_assemble_dedups_splits_and_counts():
     assert s["records_accepted"] == 100 and s["duplicates"] == 2 and s["records_rejected"] == 1
     assert s["rejected_by_reason"] == {"invalid JSON": 1}
     assert s["train_records"] + s["val_records"] == 100 and s["val_records"] > 0
-    assert out.train_blocks.shape[1] == 16 and out.train_blocks.dtype == np.int32
+    assert out.train_blocks.block_size == 16 and out.train_blocks.ids.dtype == np.int32
     again = assemble(list(reversed(rows)), block_size=16, val_fraction=0.2, pad_id=0, paths=["f.jsonl"])
-    assert np.array_equal(out.train_blocks, again.train_blocks)  # order of Ray Data blocks does not matter
+    assert np.array_equal(out.train_blocks.ids, again.train_blocks.ids)  # order of Ray Data blocks does not matter
 
 
 def test_assemble_with_nothing_valid_names_files_and_reasons():

@@ -11,7 +11,7 @@ from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.api.app import build_app
 from clara_ray.db.engine import Database
-from clara_ray.model.base_model import TinyModelSpec, ensure_base_model
+from clara_ray.training.base_model import TinyModelSpec, ensure_base_model
 from clara_ray.serving.cpu_engine import CpuEngine
 from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
 from clara_ray.serving.service import ServingService

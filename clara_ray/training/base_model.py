@@ -1,4 +1,6 @@
-"""Tiny local base model: byte-level BPE tokenizer trained on the bundled corpus + random-init Llama, as an HF folder.
+"""Base models: the bundled tiny model (built here, next to the training loop that warm-starts it) and configured ones.
+
+Tiny local base model: byte-level BPE tokenizer trained on the bundled corpus + random-init Llama, as an HF folder.
 
 No model hub is reachable here, so CPU work (tests, demo, benchmarks) uses this model. It is
 deterministic: the same spec and corpus give byte-identical files, cached under a content hash.
@@ -107,15 +109,15 @@ def build_tiny_base_model(out_dir: Path, spec: TinyModelSpec, text: str | None =
 
 def _warm_start(model, tok, text: str, spec: TinyModelSpec) -> None:
     """A few hundred full-parameter steps on the corpus; single-threaded so the weights are reproducible."""
-    import numpy as np
     import torch
 
-    from clara_ray.data.records import pack
+    from clara_ray.data.packing import pack
+    from clara_ray.model.chat_format import Encoded
     from clara_ray.training.loop import LoopState, make_optimizer, train_epoch
 
     docs = [d for d in text.split("\n\n") if d.strip()]
     ids = [tok(d + tok.eos_token, add_special_tokens=False)["input_ids"] for d in docs]
-    blocks = np.asarray(pack(ids, 128, tok.pad_token_id), dtype=np.int32)
+    blocks = pack([Encoded(i, [True] * len(i)) for i in ids], 128, tok.pad_token_id)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -123,14 +125,17 @@ def _warm_start(model, tok, text: str, spec: TinyModelSpec) -> None:
         state = LoopState()
         while state.step < spec.pretrain_steps:
             train_epoch(model, opt, blocks, state, batch_size=16, grad_accum=1, total_steps=spec.pretrain_steps,
-                        peak_lr=3e-3, seed=spec.seed, device=torch.device("cpu"), pad_id=tok.pad_token_id)
+                        peak_lr=3e-3, seed=spec.seed, device=torch.device("cpu"))
     finally:
         torch.set_num_threads(threads)
     model.eval()
 
 
+BUILD_VERSION = 2  # bump when the build itself changes (v2: warm start on packed records kept apart)
+
+
 def spec_hash(spec: TinyModelSpec, text: str) -> str:
-    h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps({**asdict(spec), "build": BUILD_VERSION}, sort_keys=True).encode())
     h.update(text.encode("utf-8"))
     return h.hexdigest()[:16]
 
@@ -161,12 +166,3 @@ def ensure_base_model(name_or_path: str, cache_dir: Path, spec: TinyModelSpec | 
     if (p / "config.json").is_file():
         return p.resolve()
     return name_or_path
-
-
-def load_tokenizer(path: str | Path):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(path))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
