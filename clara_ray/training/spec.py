@@ -67,7 +67,8 @@ class TrainingJobRequest(BaseModel):
     dataset_id: str | None = None
     """A registered dataset version to train on."""
     data_paths: list[str] | None = None
-    """Or: files/URIs (JSONL, Parquet, CSV) with `text`, `prompt`/`response` or `messages` records."""
+    """Or: files/URIs (JSONL, Parquet, CSV) of chat `messages`, ShareGPT `conversations`, alpaca, TRL
+    `prompt`/`completion`, `prompt`/`response` or plain `text` records (see data/records.py; `columns` maps others)."""
     record_filter: dict[str, str] | None = None
     """Keep only records whose fields equal these values (e.g. {"domain": "baurecht"})."""
     train_on_prompt: bool | None = None
