@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
 from clara_ray.adapters.export import check_export_name, remove_archive
-
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
 

@@ -27,8 +27,9 @@ from .engine import (
     PromptTooLong,
 )
 from .lru import AdapterEntry, AdapterRegistry
-from .model_defaults import SamplingDefaults, model_dtype
+from .model_defaults import SamplingDefaults
 from .multi_lora import LoraBank
+from .sampling import engine_dtype, penalise, sample
 
 BASE_KEY = "__base__"  # stats key for requests without adapter
 _DONE = object()
@@ -55,34 +56,6 @@ class _Row:
     sent: int = 0  # chars of `text` already streamed
     finish_reason: str | None = None
     cancelled: bool = False
-
-
-def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
-    probs = torch.softmax(logits / temperature, dim=-1)  # logits: [V] float32
-    if top_p < 1.0:
-        p_sorted, order = probs.sort(descending=True)
-        # keep the smallest prefix whose mass reaches top_p (always at least the top token)
-        p_sorted = p_sorted * ((p_sorted.cumsum(0) - p_sorted) < top_p)
-        return int(order[torch.multinomial(p_sorted, 1, generator=gen)])
-    return int(torch.multinomial(probs, 1, generator=gen))
-
-
-def _penalise(logits: torch.Tensor, seen: list[int], penalty: float) -> None:
-    """CTRL repetition penalty in place on one row [V]: seen tokens' logits / penalty if > 0, else * penalty."""
-    idx = torch.tensor(seen, dtype=torch.long)
-    vals = logits.gather(0, idx)
-    logits.scatter_(0, idx, torch.where(vals > 0, vals / penalty, vals * penalty))
-
-
-def _engine_dtype(base: str, dtype: str | torch.dtype) -> torch.dtype:
-    """Torch dtype of the engine. `auto`: config.json's (float16 checkpoints run in float32); float16 is refused."""
-    if dtype == "auto":
-        dtype = model_dtype(base) or "float32"
-        dtype = dtype if dtype in ("float32", "bfloat16") else "float32"
-    resolved = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    if resolved not in (torch.float32, torch.bfloat16):
-        raise ValueError(f"CpuEngine runs float32 or bfloat16, not {resolved} (float16 is for GPU engines)")
-    return resolved
 
 
 class CpuEngine(Engine):
@@ -128,7 +101,7 @@ class CpuEngine(Engine):
         if num_threads:
             torch.set_num_threads(num_threads)
         self.base_model_path = str(base_model_path)
-        self.dtype = _engine_dtype(self.base_model_path, dtype)
+        self.dtype = engine_dtype(self.base_model_path, dtype)
         self.tokenizer = load_tokenizer(self.base_model_path, chat_template)  # the template training used
         self.model = AutoModelForCausalLM.from_pretrained(self.base_model_path, dtype=self.dtype).eval()
         self.model.requires_grad_(False)
@@ -458,11 +431,11 @@ class CpuEngine(Engine):
     def _next_tokens(self, logits: torch.Tensor, rows: list[_Row]) -> list[int]:
         for i, r in enumerate(rows):
             if r.rep_penalty != 1.0:
-                _penalise(logits[i], r.prompt_ids + r.token_ids, r.rep_penalty)
+                penalise(logits[i], r.prompt_ids + r.token_ids, r.rep_penalty)
         toks = logits.argmax(-1).tolist()
         for i, r in enumerate(rows):
             if r.temperature > 0:
-                toks[i] = _sample(logits[i], r.temperature, r.top_p, r.gen)
+                toks[i] = sample(logits[i], r.temperature, r.top_p, r.gen)
         return toks
 
     def _push(self, row: _Row, tok: int, events: list) -> bool:
