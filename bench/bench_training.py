@@ -158,7 +158,7 @@ def padded_loop(plan, records, pad_id: int) -> dict:
     model.train()
     opt = make_optimizer(model, plan.learning_rate)
     steps, warmup = plan.max_steps, max(1, plan.max_steps // 20)
-    times, losses, tokens, targets = [], [], [], []
+    times, losses, tokens, targets, slots = [], [], [], [], []
     epoch = 0
     while len(times) < steps:
         order = np.random.default_rng(plan.seed + epoch).permutation(len(records))
@@ -182,10 +182,11 @@ def padded_loop(plan, records, pad_id: int) -> dict:
             losses.append(out.loss.detach().item())
             tokens.append(int(att.sum()))
             targets.append(int(mask[:, 1:].sum()))
+            slots.append(ids.numel())
             if len(times) == steps:
                 break
         epoch += 1
-    return {"times": times, "losses": losses, "tokens": tokens, "targets": targets}
+    return {"times": times, "losses": losses, "tokens": tokens, "targets": targets, "slots": slots}
 
 
 def packing_main(args) -> None:
@@ -206,9 +207,10 @@ def packing_main(args) -> None:
     flat = Blocks(blocks.ids, blocks.loss, np.broadcast_to(np.arange(blocks.block_size, dtype=np.int32),
                                                            blocks.ids.shape).copy())
     tok_a, tgt_a = step_counts(d.real, plan.batch_size, plan.seed, plan.max_steps)
+    slots_a = [min(plan.batch_size, len(blocks)) * blocks.block_size] * plan.max_steps
     runs = {
-        "a": lambda: dict(plain_loop(plan, blocks), tokens=tok_a, targets=tgt_a),
-        "b": lambda: dict(plain_loop(plan, flat), tokens=tok_a, targets=tgt_a),
+        "a": lambda: dict(plain_loop(plan, blocks), tokens=tok_a, targets=tgt_a, slots=slots_a),
+        "b": lambda: dict(plain_loop(plan, flat), tokens=tok_a, targets=tgt_a, slots=slots_a),
         "c": lambda: padded_loop(plan, d.records, d.tokenizer.pad_token_id),
     }
     labels = {
@@ -223,20 +225,21 @@ def packing_main(args) -> None:
             out = runs[k]()
             results[k].append({"tps": steady_exact(out["times"], out["tokens"]),
                                "target_tps": steady_exact(out["times"], out["targets"]),
-                               "loss": statistics.fmean(out["losses"][-20:])})
+                               "loss": statistics.fmean(out["losses"][-20:]),
+                               "real": statistics.fmean(out["tokens"]), "slots": statistics.fmean(out["slots"])})
     lengths = [len(r.ids) for r in d.records]
     print(f"{len(d.records)} training records ({min(lengths)}-{max(lengths)} tokens, mean "
           f"{statistics.fmean(lengths):.0f}), {plan.max_steps} steps x batch {plan.batch_size}, block "
           f"{plan.block_size}, tiny model, {args.threads} torch thread(s), median of {args.rounds} round(s)")
-    print(f"per step: packed {statistics.fmean(tok_a):.0f} real tokens ({statistics.fmean(tgt_a):.0f} targets)")
-    med = {k: {m: statistics.median(x[m] for x in v) for m in ("tps", "target_tps", "loss")}
-           for k, v in results.items()}
-    print(f"{'':50s} {'tokens/s':>10s} {'ratio':>6s} {'targets/s':>10s} {'ratio':>6s} {'loss, last 20':>14s}")
+    med = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in results.items()}
+    print(f"{'':50s} {'tokens/s':>10s} {'ratio':>6s} {'targets/s':>10s} {'ratio':>6s} {'real/computed per step':>23s} "
+          f"{'loss, last 20':>14s}")
     for k in runs:
         m = med[k]
         print(f"{labels[k]:50s} {m['tps']:10.0f} {m['tps'] / med['a']['tps']:6.2f} {m['target_tps']:10.0f} "
-              f"{m['target_tps'] / med['a']['target_tps']:6.2f} {m['loss']:14.3f}")
-    print("(tokens: real record tokens, no padding; targets: tokens that carry loss; ratio: to (a))")
+              f"{m['target_tps'] / med['a']['target_tps']:6.2f} {m['real']:11.0f} / {m['slots']:9.0f} {m['loss']:14.3f}")
+    print("(tokens: real record tokens, no padding; targets: tokens that carry loss; ratio: to (a); computed: "
+          "positions the model runs, padding included; loss: mean of the last 20 steps, a sanity check only)")
     print("per round tokens/s: " + "; ".join(f"{k} " + ", ".join(f"{x['tps']:.0f}" for x in v)
                                                for k, v in results.items()))
 

@@ -28,7 +28,8 @@ def _records(path: str, record_filter: dict | None) -> list[dict]:
         with fsspec.open(path, "rt", encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
     else:
-        rows = (pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)).to_dict("records")
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")  # empty cells: absent, not NaN
     return [r for r in rows if not record_filter or all(str(r.get(k)) == v for k, v in record_filter.items())]
 
 
@@ -62,7 +63,7 @@ def validation_records(registry: AdapterRegistry, version_id: str, val_fraction:
             continue
         for r in _records(path, ds.get("filter")):
             try:
-                item = normalise(r)
+                item = normalise(r, columns=ds.get("columns"))
             except RecordError:
                 continue
             if is_validation(content_hash(content_of(item)), val_fraction):

@@ -137,6 +137,7 @@ class TrainingPipeline:
                                                   "learning_rate", "epochs", "batch_size", "block_size",
                                                   "train_on_prompt", "max_seq_length")},
             dataset={"dataset_id": req.dataset_id, "paths": req.data_paths, "filter": req.record_filter,
+                     "columns": req.columns,
                      **{k: stats.get(k) for k in ("records_accepted", "train_records", "val_records")}},
             job_id=job_id, parent_id=parent.id if parent else None,
         )
