@@ -86,6 +86,7 @@ def local_data(settings, req, job_id: str = "bench-local") -> LocalData:
                     origin.append(path)
     rows = process_rows({"path": origin, "__line": lines}, spec=spec, limits=QualityLimits(q.min_length, q.max_length),
                         record_filter=req.record_filter)
+    assert len(rows["ok"]) == len(lines), "one output row per input line (no record_filter here)"
     tok = load_tokenizer(spec.tokenizer_path, spec.chat_template)
     prepared = assemble([{k: rows[k][i] for k in rows} for i in range(len(rows["ok"]))], block_size=plan.block_size,
                         val_fraction=t.val_fraction, pad_id=tok.pad_token_id, paths=paths)
