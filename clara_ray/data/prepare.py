@@ -1,4 +1,4 @@
-"""Ray Data preparation: read JSONL/Parquet/CSV -> validate -> quality filter -> tokenise + loss mask -> dedup -> split -> pack.
+"""Ray Data preparation: read JSONL/Parquet/CSV/text -> validate -> quality filter -> tokenise + loss mask -> dedup -> split -> pack.
 
 Row-wise work (parsing, checks, tokenisation) runs as Ray Data tasks with fractional CPUs, so it never
 starves alongside Train workers or Serve replicas (STACK.md: the silent hang). Dedup, the split and
@@ -26,6 +26,8 @@ from clara_ray.data.records import (
     normalise,
     quality_problem,
 )
+from clara_ray.datasets.errors import DatasetInputError
+from clara_ray.datasets.readers import expand_paths, ray_dataset
 from clara_ray.model.chat_format import Encoded, TemplateError, encode_record
 from clara_ray.model.tokenizer import load_tokenizer
 
@@ -84,16 +86,16 @@ def process_rows(batch: dict, *, spec: Tokenization, limits: QualityLimits, reco
     for i in range(n):
         path = str(batch["path"][i])
         try:
-            if "__line" in batch:  # JSONL read as text lines
-                line = batch["__line"][i]
-                if not line.strip():
-                    continue
+            payload = str(batch["payload"][i])
+            if batch["kind"][i] == "text":  # a .txt/.md file: one plain-text record
+                record = {"text": payload}
+            elif not payload.strip():
+                continue
+            else:
                 try:
-                    record = json.loads(line)
+                    record = json.loads(payload)
                 except json.JSONDecodeError as e:
                     raise RecordError(f"invalid JSON ({e.msg})") from None
-            else:
-                record = {k: _plain(batch[k][i]) for k in batch if k != "path"}
             if record_filter and isinstance(record, dict) and any(
                 str(record.get(k)) != v for k, v in record_filter.items()
             ):
@@ -113,42 +115,17 @@ def process_rows(batch: dict, *, spec: Tokenization, limits: QualityLimits, reco
     return out
 
 
-def _plain(v):
-    # Parquet/CSV cells arrive as numpy scalars or NaN; records want plain Python.
-    if isinstance(v, float) and v != v:
-        return None
-    return v.item() if hasattr(v, "item") else v
-
-
 def read_dataset(paths: list[str], *, cpus: float):
-    """Open the files as one Ray Dataset; JSONL is read as lines so a broken line is a rejected row."""
-    import ray.data
-
-    by_kind: dict[str, list[str]] = {}
-    for p in paths:
-        suffix = Path(p.split("?")[0]).suffix.lower()
-        kind = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".csv": "csv"}.get(suffix)
-        if kind is None:
-            raise DataError(f"{p}: unsupported file type '{suffix}' (use .jsonl, .parquet or .csv)")
-        if "://" not in p and not Path(p).exists():
-            raise DataError(f"{p}: file not found")
-        by_kind.setdefault(kind, []).append(p)
+    """The input files as one Ray Dataset of payload rows (datasets/readers.py, shared with corpus ingest)."""
+    try:
+        files = expand_paths(paths)
+    except DatasetInputError as e:
+        raise DataError(str(e).removeprefix("paths: ")) from None
     # Small inputs read as one block: each extra block costs a task (and, cold, a worker process start).
-    local_bytes = sum(Path(p).stat().st_size for p in paths if "://" not in p)
-    blocks = None if any("://" in p for p in paths) else max(1, local_bytes // (32 << 20) + 1)
-    parts = []
-    for kind, files in by_kind.items():
-        if kind == "jsonl":
-            ds = ray.data.read_text(files, include_paths=True, ray_remote_args={"num_cpus": cpus},
-                                    override_num_blocks=blocks)
-            parts.append(ds.rename_columns({"text": "__line"}))
-        elif kind == "parquet":
-            parts.append(ray.data.read_parquet(files, include_paths=True, ray_remote_args={"num_cpus": cpus},
-                                                override_num_blocks=blocks))
-        else:
-            parts.append(ray.data.read_csv(files, include_paths=True, ray_remote_args={"num_cpus": cpus},
-                                            override_num_blocks=blocks))
-    return parts
+    local = [f for fs in files.values() for f in fs if "://" not in f]
+    blocks = None if len(local) < sum(map(len, files.values())) else \
+        max(1, sum(Path(f).stat().st_size for f in local) // (32 << 20) + 1)
+    return ray_dataset(files, cpus, blocks)
 
 
 def prepare(
@@ -165,9 +142,8 @@ def prepare(
     if not paths:
         raise DataError("no data files given")
     fn = functools.partial(process_rows, spec=spec, limits=limits, record_filter=record_filter)
-    rows: list[dict] = []
-    for ds in read_dataset(paths, cpus=cpus):
-        rows.extend(ds.map_batches(fn, batch_format="numpy", num_cpus=cpus, batch_size=256).take_all())
+    rows = read_dataset(paths, cpus=cpus).map_batches(fn, batch_format="numpy", num_cpus=cpus,
+                                                      batch_size=256).take_all()
     return assemble(rows, block_size=block_size, val_fraction=val_fraction,
                     pad_id=load_tokenizer(spec.tokenizer_path, spec.chat_template).pad_token_id, paths=paths)
 

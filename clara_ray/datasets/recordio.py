@@ -1,4 +1,5 @@
-"""Dataset record files: write/read JSONL (the stored format) and parse uploaded JSONL/JSON/CSV/Parquet files."""
+"""Whole-file record I/O: write/read JSONL (the stored format), read or parse JSONL/JSON/CSV/Parquet files (uploads,
+evaluation sets). Streaming reads through Ray Data are in readers.py."""
 
 from __future__ import annotations
 
@@ -34,10 +35,21 @@ def _clean(v):
     return v
 
 
-def parse_upload(filename: str, content: bytes) -> tuple[list[dict], list[str]]:
-    """Records of an uploaded file and the reasons rows were dropped. Invalid UTF-8 bytes become U+FFFD (flagged by analyze)."""
-    suffix = Path(filename or "").suffix.lower()
-    rows: list[dict] = []
+def read_rows(location: str) -> list[dict]:
+    """Every row of a JSONL / JSON / CSV / Parquet file, local or any URI (evaluation sets, registered datasets).
+
+    Empty CSV/Parquet cells are absent keys; DatasetInputError names an unreadable file."""
+    with open_read(location) as f:
+        content = f.read()
+    rows, problems = parse_rows(Path(location.split("?")[0]).suffix.lower(), content)
+    if problems and not rows:
+        raise DatasetInputError(f"{location}: {problems[0]}", "file")
+    return [{k: c for k, v in r.items() if (c := _clean(v)) is not None} for r in rows if isinstance(r, dict)]
+
+
+def parse_rows(suffix: str, content: bytes) -> tuple[list, list[str]]:
+    """Raw rows of a file's bytes by its suffix, and the lines that were not valid JSON."""
+    rows: list = []
     problems: list[str] = []
     if suffix in (".jsonl", ".json"):
         text = content.decode("utf-8", errors="replace")
@@ -74,6 +86,12 @@ def parse_upload(filename: str, content: bytes) -> tuple[list[dict], list[str]]:
     else:
         raise DatasetInputError(f"unsupported file type {suffix or '(none)'!r}: use .jsonl, .json, .csv or .parquet",
                                 "file")
+    return rows, problems
+
+
+def parse_upload(filename: str, content: bytes) -> tuple[list[dict], list[str]]:
+    """Records of an uploaded file and the reasons rows were dropped. Invalid UTF-8 bytes become U+FFFD (flagged by analyze)."""
+    rows, problems = parse_rows(Path(filename or "").suffix.lower(), content)
     records = []
     for i, r in enumerate(rows, 1):
         if not isinstance(r, dict):

@@ -16,7 +16,7 @@ from clara_ray.datasets.analyze import analyze_records
 from clara_ray.datasets.corpus import CorpusRepository, document_view
 from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound
 from clara_ray.datasets.ingest import IngestOptions, run_ingest
-from clara_ray.datasets.ingest.readers import expand_paths
+from clara_ray.datasets.readers import expand_paths
 from clara_ray.datasets.recordio import parse_upload
 from clara_ray.datasets.registry import DatasetRegistry, dataset_view
 from clara_ray.datasets.schemas import (

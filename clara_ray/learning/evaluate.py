@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.data.records import RecordError, content_hash, content_of, is_validation, normalise
+from clara_ray.datasets.recordio import read_rows
 from clara_ray.db.tables import DatasetRecord
 
 MAX_EVAL_RECORDS = 64
@@ -19,17 +19,8 @@ class NoEvaluationData(ValueError):
 
 
 def _records(path: str, record_filter: dict | None) -> list[dict]:
-    """Rows of a JSONL / Parquet / CSV file, local or any fsspec URI (registered datasets live in a store)."""
-    import fsspec
-    import pandas as pd
-
-    suffix = Path(path.split("?")[0]).suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        with fsspec.open(path, "rt", encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-    else:
-        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
-        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")  # empty cells: absent, not NaN
+    """Rows of a training file (local or any URI: registered datasets live in a store), filtered like the job."""
+    rows = read_rows(path)
     return [r for r in rows if not record_filter or all(str(r.get(k)) == v for k, v in record_filter.items())]
 
 

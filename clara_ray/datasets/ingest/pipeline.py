@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 
-from clara_ray.datasets.ingest.readers import expand_paths, payloads_local, ray_dataset
+from clara_ray.datasets.readers import expand_paths, payloads_local, ray_dataset
 from clara_ray.datasets.ingest.stages import EmbedBatch, IngestOptions, prepare_batch
 from clara_ray.datasets.ingest.writer import CorpusWriter
 

@@ -1,4 +1,9 @@
-"""Ingest inputs: expand files/folders by kind and read them as payload rows, with Ray Data or in-process."""
+"""Reading input files, for corpus ingest and training data alike: expand files/folders by kind and read them as
+payload rows (`path`, `kind` "json" or "text", `payload`), with Ray Data or in-process.
+
+JSONL is read as lines and Parquet/CSV rows become JSON text, so a broken line is one rejected row and every
+consumer parses one shape. Whole-file readers for uploads and evaluation are in recordio.py.
+"""
 
 from __future__ import annotations
 
@@ -86,25 +91,32 @@ def _bytes_to_payload(batch: dict) -> dict:
 
 
 def _plain(v):
+    # Parquet/CSV cells arrive as numpy scalars, numpy arrays (list columns such as chat `messages`), dicts or NaN.
     if isinstance(v, float) and v != v:
         return None
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()] if v.dtype != object else [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
     return v.item() if hasattr(v, "item") else v
 
 
-def ray_dataset(files: dict[str, list[str]], cpus: float):
-    """One Ray Dataset of payload rows over every input file."""
+def ray_dataset(files: dict[str, list[str]], cpus: float, blocks: int | None = None):
+    """One Ray Dataset of payload rows over every input file (`blocks`: override Ray Data's block count)."""
     import ray.data
 
     parts = []
     for kind, paths in files.items():
         if kind == "jsonl":
-            ds = ray.data.read_text(paths, include_paths=True, num_cpus=cpus)
+            ds = ray.data.read_text(paths, include_paths=True, num_cpus=cpus, override_num_blocks=blocks)
             parts.append(ds.map_batches(_lines_to_payload, batch_format="numpy", num_cpus=cpus))
         elif kind == "text":
-            ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=cpus)
+            ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=cpus, override_num_blocks=blocks)
             parts.append(ds.map_batches(_bytes_to_payload, batch_format="numpy", num_cpus=cpus))
         else:
             reader = ray.data.read_parquet if kind == "parquet" else ray.data.read_csv
-            parts.append(reader(paths, include_paths=True, num_cpus=cpus)
+            parts.append(reader(paths, include_paths=True, num_cpus=cpus, override_num_blocks=blocks)
                          .map_batches(_rows_to_payload, batch_format="numpy", num_cpus=cpus))
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
