@@ -64,9 +64,9 @@ def local_data(settings, req, job_id: str = "bench-local") -> LocalData:
     """
     import numpy as np
 
-    from clara_ray.data.packing import Blocks, pack
-    from clara_ray.data.prepare import assemble, process_rows
-    from clara_ray.data.records import QualityLimits, is_validation, normalise
+    from clara_ray.training.packing import Blocks, pack
+    from clara_ray.training.prepare import assemble, process_rows
+    from clara_ray.records import QualityLimits, is_validation, normalise
     from clara_ray.model.chat_format import Encoded
     from clara_ray.model.tokenizer import load_tokenizer
     from clara_ray.training.pipeline import TrainingPipeline, base_model_path, dataset_paths
@@ -195,7 +195,7 @@ def packing_main(args) -> None:
     import numpy as np
     import torch
 
-    from clara_ray.data.packing import Blocks
+    from clara_ray.training.packing import Blocks
     from clara_ray.resources import qa_path
     from clara_ray.training.spec import TrainingJobRequest
 

@@ -94,7 +94,7 @@ def build_model(kind: str, out_dir: Path, seed: int = 0, warm_steps: int = 0) ->
 def _pretrain(model, tok, steps: int, seed: int) -> None:
     import torch
 
-    from clara_ray.data.packing import pack
+    from clara_ray.training.packing import pack
     from clara_ray.model.chat_format import Encoded
     from clara_ray.training.loop import LoopState, make_optimizer, train_epoch
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from clara_ray.adapters.registry import InvalidReference, RegistryConflict, UnknownAdapter
 from clara_ray.api.auth import PermissionDenied
 from clara_ray.api.backends import BackendUnavailable
-from clara_ray.data.prepare import DataError
+from clara_ray.training.prepare import DataError
 from clara_ray.serving.engine import AdapterIncompatible, AdapterNotFound, EngineOverloaded, PromptTooLong
 from clara_ray.serving.service import RequestRejected
 from clara_ray.learning.loop import NothingToTrain

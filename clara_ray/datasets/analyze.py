@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from clara_ray.data.records import QualityLimits, RecordError, content_hash, content_of, normalise, quality_problem
+from clara_ray.records import QualityLimits, RecordError, content_hash, content_of, normalise, quality_problem
 
 HARD = {"invalid_shape", "too_short", "too_long", "invalid_utf8", "exact_duplicate", "toxic"}
 _WORD = re.compile(r"\w+", re.UNICODE)

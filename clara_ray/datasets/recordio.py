@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Iterator
 
-from clara_ray.data.records import RecordError, normalise
+from clara_ray.records import RecordError, normalise
 from clara_ray.datasets.errors import DatasetInputError
 from clara_ray.datasets.storage import open_read, open_write
 

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from clara_ray.data.records import QualityLimits, RecordError, normalise
+from clara_ray.records import QualityLimits, RecordError, normalise
 from clara_ray.datasets import export as exporter
 from clara_ray.datasets.analyze import analyze_records
 from clara_ray.datasets.corpus import CorpusRepository, document_view

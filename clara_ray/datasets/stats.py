@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from clara_ray.data.records import RecordError, content_hash, content_of, normalise
+from clara_ray.records import RecordError, content_hash, content_of, normalise
 
 TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 LENGTH_BUCKETS = [0, 50, 200, 500, 1000, 2048, 4096]

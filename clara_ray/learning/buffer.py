@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 
 from clara_ray.config import ClaraSettings
-from clara_ray.data.records import QualityLimits
+from clara_ray.records import QualityLimits
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import Feedback, LearningCycle, new_id, utcnow
 from clara_ray.learning.feedback import FeedbackIn, score

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from clara_ray.adapters.registry import AdapterRegistry
-from clara_ray.data.records import RecordError, content_hash, content_of, is_validation, normalise
+from clara_ray.records import RecordError, content_hash, content_of, is_validation, normalise
 from clara_ray.datasets.recordio import read_rows
 from clara_ray.db.tables import DatasetRecord
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
-from clara_ray.data.records import content_hash, quality_problem, QualityLimits
+from clara_ray.records import content_hash, quality_problem, QualityLimits
 from clara_ray.training.spec import check_adapter_name
 
 

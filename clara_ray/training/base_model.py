@@ -111,7 +111,7 @@ def _warm_start(model, tok, text: str, spec: TinyModelSpec) -> None:
     """A few hundred full-parameter steps on the corpus; single-threaded so the weights are reproducible."""
     import torch
 
-    from clara_ray.data.packing import pack
+    from clara_ray.training.packing import pack
     from clara_ray.model.chat_format import Encoded
     from clara_ray.training.loop import LoopState, make_optimizer, train_epoch
 

@@ -1,7 +1,7 @@
 """The training loop proper, free of Ray: batches of packed blocks -> AdamW steps on LoRA params -> eval perplexity.
 
 Loss is taken only where a block's loss mask is set (completion tokens, closing token included; see
-data/packing.py); padding is excluded by that mask, never by comparing ids with the pad id.
+training/packing.py); padding is excluded by that mask, never by comparing ids with the pad id.
 
 Ray Train's worker function (ray_loop.py) and the plain single-process benchmark both drive this code,
 so their steady-state speeds compare like for like.
@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from clara_ray.data.packing import Blocks
+from clara_ray.training.packing import Blocks
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable, Protocol
 from clara_ray import observability as obs
 from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.config import ClaraSettings
-from clara_ray.data.prepare import DataError
+from clara_ray.training.prepare import DataError
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import DatasetRecord, Job, utcnow
 from clara_ray.events import EventLog

@@ -12,8 +12,8 @@ from clara_ray.adapters.compat import check_adapter_fits_base
 from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings
-from clara_ray.data.prepare import DataError, PreparedData, Tokenization, prepare
-from clara_ray.data.records import QualityLimits
+from clara_ray.training.prepare import DataError, PreparedData, Tokenization, prepare
+from clara_ray.records import QualityLimits
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import DatasetRecord, new_id
 from clara_ray.model.chat_format import TemplateError, check_chat_template, resolve_chat_template

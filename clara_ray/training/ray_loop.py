@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from clara_ray.data.packing import Blocks
+from clara_ray.training.packing import Blocks
 from clara_ray.training.loop import LoopState, evaluate, make_optimizer, perplexity, steps_per_epoch, train_epoch
 from clara_ray.training.modeling import build_model
 from clara_ray.training.progress import ProgressSink

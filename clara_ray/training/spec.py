@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from clara_ray.config import ClaraSettings
 from clara_ray.training.recipe import default_recipe
-from clara_ray.data.records import check_columns
+from clara_ray.records import check_columns
 
 ADAPTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,47}$")
 
@@ -68,7 +68,7 @@ class TrainingJobRequest(BaseModel):
     """A registered dataset version to train on."""
     data_paths: list[str] | None = None
     """Or: files/URIs (JSONL, Parquet, CSV) of chat `messages`, ShareGPT `conversations`, alpaca, TRL
-    `prompt`/`completion`, `prompt`/`response` or plain `text` records (see data/records.py; `columns` maps others)."""
+    `prompt`/`completion`, `prompt`/`response` or plain `text` records (see clara_ray/records.py; `columns` maps others)."""
     record_filter: dict[str, str] | None = None
     """Keep only records whose fields equal these values (e.g. {"domain": "baurecht"})."""
     train_on_prompt: bool | None = None

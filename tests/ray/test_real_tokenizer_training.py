@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from clara_ray.data.records import content_hash, content_of, is_validation, normalise
+from clara_ray.records import content_hash, content_of, is_validation, normalise
 from clara_ray.model.chat_format import encode_chat
 from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.resources import load_jsonl, qa_path

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clara_ray.data.prepare import Tokenization, encode
-from clara_ray.data.records import RecordError
+from clara_ray.training.prepare import Tokenization, encode
+from clara_ray.records import RecordError
 from clara_ray.model.chat_format import (
     DEFAULT_CHAT_TEMPLATE, TemplateError, check_chat_template, closing_token_ids, encode_chat, encode_record,
     resolve_chat_template, text_prompt_ids,

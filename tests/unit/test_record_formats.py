@@ -5,7 +5,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from clara_ray.data.records import RecordError, check_columns, normalise
+from clara_ray.records import RecordError, check_columns, normalise
 from clara_ray.training.spec import TrainingJobRequest
 
 U, A, S = "user", "assistant", "system"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from clara_ray.data.prepare import DataError, assemble
-from clara_ray.data.records import (
+from clara_ray.training.prepare import DataError, assemble
+from clara_ray.records import (
     QualityLimits, RecordError, content_hash, is_validation, normalise, quality_problem,
 )
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clara_ray.data.prepare import DataError, Tokenization, process_rows, read_dataset
-from clara_ray.data.records import QualityLimits
+from clara_ray.training.prepare import DataError, Tokenization, process_rows, read_dataset
+from clara_ray.records import QualityLimits
 from clara_ray.datasets.readers import expand_paths, payloads_local
 from clara_ray.datasets.recordio import read_rows
 from tests.real_tokenizers import build_tokenizer

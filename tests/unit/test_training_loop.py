@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from clara_ray.data.packing import pack
+from clara_ray.training.packing import pack
 from clara_ray.model.chat_format import Encoded, encode_chat
 from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.training.loop import LoopState, evaluate, lm_loss, lr_at, make_optimizer, steps_per_epoch, \

@@ -9,7 +9,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from clara_ray.data.records import normalise
+from clara_ray.records import normalise
 from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound
 from clara_ray.datasets.schemas import AnalyzeRequest, CreateDatasetRequest, ExportRequest, IngestRequest
 from clara_ray.resources import load_jsonl, offdomain_path

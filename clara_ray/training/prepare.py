@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clara_ray.data.packing import Blocks, pack
-from clara_ray.data.records import (
+from clara_ray.training.packing import Blocks, pack
+from clara_ray.records import (
     QualityLimits,
     RecordError,
     content_hash,

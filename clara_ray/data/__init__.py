@@ -1,1 +1,0 @@
-"""Training data: record validation and quality checks (pure) and the Ray Data preparation pipeline."""
