@@ -78,8 +78,13 @@ def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_al
     assert c["samples"] == 40 and c["job_id"] and c["metrics_after"]["val_ppl"] < c["metrics_before"]["val_ppl"]
     assert set(c["durations"]) >= {"prepare", "train", "evaluate", "promote"}
     time.sleep(1.5)  # alias cache TTL
+    v2_id = next(v["id"] for v in client.get("/api/serving/adapters/list").json()["versions"] if v["ref"] == "loop@v2")
     after = served(client, loop_alias)
-    assert after["model"] == "loop@v2" and after["text"] != before["text"]
+    assert after["model"] == "loop@v2"
+    # The replica ran v2's own weights (versions are immutable, loaded by id). A small continuous step on 40
+    # samples need not change a greedy answer, so the text is not the evidence.
+    replica = client.get("/api/serving/router/status").json()["replicas"]
+    assert v2_id in replica["loaded_adapters"] and replica["requests_served"].get(v2_id, 0) >= 1, replica
     # The 5 late samples were not in that cycle: they wait, then the time trigger trains them.
     late_cycle = wait_new_cycle(client, loop_alias, known | {c["cycle_id"]}, timeout=200)
     assert late_cycle["samples"] == 5 and late_cycle["trigger"] in ("time", "size", "manual")
