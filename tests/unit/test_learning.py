@@ -101,14 +101,15 @@ def make_loop(settings, db, jobs, ppl):
 @pytest.mark.timeout(30)
 async def test_size_trigger_promotes_and_time_trigger_fires(loop_settings, db):
     reg = AdapterRegistry(db)
-    loop = make_loop(loop_settings, db, FakeJobs(reg), lambda uri, recs: 10.0 if uri == "/active" else 9.0)
+    jobs = FakeJobs(reg)
+    loop = make_loop(loop_settings, db, jobs, lambda uri, recs: 10.0 if uri == "/active" else 9.0)
     await loop.start()
     await loop.add([fb(i) for i in range(5)])  # = min_batch_size
     await wait_for(lambda: loop.cycles() and loop.cycles()[0]["status"] != "running" and not loop.running)
     c = loop.cycles()[0]
     assert c["status"] == "promoted" and c["trigger"] == "size" and c["samples"] == 5
     assert reg.resolve("bau").uri == "/cand/job1" and c["metrics_after"]["val_ppl"] == 9.0
-    assert loop.jobs_requests if hasattr(loop, "jobs_requests") else True
+    assert len(jobs.requests) == 1 and jobs.requests[0]["trainer_type"] == "CONTINUOUS"  # one job for the cycle
     await loop.add([fb(100)])  # one sample: only the time trigger can start a cycle
     await wait_for(lambda: len(loop.cycles()) == 2 and loop.cycles()[0]["status"] != "running")
     assert loop.cycles()[0]["trigger"] == "time"
