@@ -9,7 +9,7 @@ from actors.job_manager import get_or_create_job_manager
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
 from clara_ray.learning.evaluate import perplexity_of
-from clara_ray.learning.feedback import FeedbackIn
+from clara_ray.learning.feedback import FeedbackSample
 from clara_ray.learning.loop import LearningLoop
 from clara_ray.model.chat_format import resolve_chat_template
 from clara_ray.training.pipeline import base_model_path
@@ -48,8 +48,9 @@ class LearningBufferActor:
         return True
 
     async def add_feedback(self, items: list[dict]) -> list[dict]:
+        """`items`: FeedbackSample.model_dump() dicts (the API resolves feedback by completion id first)."""
         await self.ready()
-        return await self.loop.add([FeedbackIn.model_validate(i) for i in items])
+        return await self.loop.add([FeedbackSample.model_validate(i) for i in items])
 
     async def stats(self) -> dict:
         await self.ready()

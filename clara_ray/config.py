@@ -181,6 +181,21 @@ class ApiSettings(Section):
     """Largest page a list route returns."""
 
 
+class CompletionLogSettings(Section):
+    enabled: bool = True
+    """Store every generation served (OpenAI and native routes, streamed or not) in the `completions` table."""
+    sample_rate: float = Field(1.0, ge=0, le=1)
+    """Share of generations stored, decided per generation (1 = all, 0 = none)."""
+    retention_days: int = Field(30, ge=1)
+    """Stored generations older than this are deleted by the writer (at start and hourly)."""
+    queue_size: int = Field(10000, ge=1)
+    """Generations waiting to be written; beyond it new ones are dropped (clara_completion_log_dropped_total)."""
+    batch_size: int = Field(200, ge=1)
+    """Most generations written in one transaction."""
+    flush_interval_seconds: float = Field(0.5, gt=0)
+    """How long the writer waits for a batch to fill before writing what it has."""
+
+
 class ServingSettings(Section):
     engine: Literal["cpu", "vllm"] = "cpu"
     """Inference engine of the LLM replicas: transformers+peft on CPU, or vLLM on GPUs (the `vllm` extra)."""
@@ -210,6 +225,8 @@ class ServingSettings(Section):
     """vLLM: adapters cached in host memory."""
     vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     """vLLM: share of GPU memory for weights and KV cache."""
+    completion_log: CompletionLogSettings = CompletionLogSettings()
+    """Durable log of the generations served (feedback by completion id, per-version rating figures)."""
 
 
 class RouterSettings(Section):

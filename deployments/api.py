@@ -14,7 +14,8 @@ from clara_ray.config import settings_from_dict
 from clara_ray.datasets.service import DatasetService
 from clara_ray.db.engine import Database
 from clara_ray.serving.catalog import ResolvedModel
-from clara_ray.serving.engine import GenerationRequest, GenerationResult
+from clara_ray.serving.completion_log import CompletionLog
+from clara_ray.serving.engine import GenerationRequest, GenerationResult, StreamChunk
 from clara_ray.serving.router import offline_embedder
 from clara_ray.serving.service import ServingService
 from clara_ray.training.pipeline import base_model_path
@@ -33,9 +34,9 @@ class ReplicaBackend:
         out = await self._h(model).generate.remote(req.model_dump(exclude={"adapter"}))
         return GenerationResult(**out)
 
-    async def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[str]:
-        async for delta in self._h(model, stream=True).stream.remote(req.model_dump(exclude={"adapter"})):
-            yield delta
+    async def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[StreamChunk]:
+        async for chunk in self._h(model, stream=True).stream.remote(req.model_dump(exclude={"adapter"})):
+            yield StreamChunk(**chunk)
 
     async def stats(self) -> dict:
         return await self.handle.stats.remote()
@@ -47,15 +48,21 @@ class ClaraApi:
     def __init__(self, settings: dict, llm_handle=None):
         s = settings_from_dict(settings)
         db = Database(s.storage.database_url)
+        self._completions = CompletionLog(db, s.serving.completion_log)  # every answer this replica serves
         self._app = build_app(
             s,
             jobs=ActorBackend(get_or_create_job_manager(s)),
             serving=ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
-                                   embed=offline_embedder() if s.router.use_embeddings else None)
+                                   embed=offline_embedder() if s.router.use_embeddings else None,
+                                   completions=self._completions)
             if llm_handle is not None else None,
             learning=ActorBackend(get_or_create_learning_buffer(s)),
             datasets=DatasetService(s, db),
+            completions=self._completions,
         )
+
+    def __del__(self):
+        self._completions.close()  # writes what is still queued
 
     def __serve_build_asgi_app__(self):
         # Serve freezes a module-level app; building it per replica lets routes see this replica's backends.

@@ -56,8 +56,8 @@ class LoraLLM:
         return (await self.engine.generate(await self._request(req))).model_dump()
 
     async def stream(self, req: dict):
-        async for delta in self.engine.stream(await self._request(req)):
-            yield delta
+        async for chunk in self.engine.stream(await self._request(req)):
+            yield chunk.model_dump()
 
     def stats(self) -> dict:
         return self.engine.stats()

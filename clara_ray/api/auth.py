@@ -2,7 +2,8 @@
 
 Every route declares its permission through `require` (public ones `require(PUBLIC)`), so the route x role matrix is
 defined in one place. Modes (settings.security.mode): off = anonymous admin (local development only); dev = HS256
-secret; production = RS256 via JWKS; strict = production + HTTPS only + rate limits on every route.
+secret; production = RS256 via JWKS; strict = production + HTTPS only + rate limits on every route. In every secured
+mode a bearer token starting `clara_sk_` is a long-lived API key (clara_ray.security.api_keys), not a JWT.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from anyio import to_thread
 from fastapi import Depends, WebSocketException
 from starlette.requests import HTTPConnection
 from starlette.status import WS_1008_POLICY_VIOLATION
 
+from clara_ray.security.api_keys import ApiKeyRejected, KeyStoreUnavailable, looks_like_key
 from clara_ray.security.errors import AuthenticationFailed, AuthUnavailable, RateLimited
 from clara_ray.security.runtime import SecurityRuntime, client_ip, route_template, runtime_for
 from clara_ray.security.tokens import roles_from_claims
@@ -26,7 +29,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
                 "datasets:export", "adapters:activate", "adapters:read"},
     "analyst": {"datasets:read", "datasets:search", "training:read", "adapters:read"},
     "user": {"serving:generate", "adapters:read"},
-    "auditor": {"training:read", "datasets:read", "adapters:read", "audit:read", "metrics:read"},
+    "auditor": {"training:read", "datasets:read", "adapters:read", "audit:read", "metrics:read", "completions:read"},
 }
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"  # any valid token, whatever its roles (e.g. GET /api/me)
@@ -114,7 +117,7 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 
 async def authenticate(conn: HTTPConnection, rt: SecurityRuntime | None = None) -> Principal:
-    """Verify the caller's bearer token; raises AuthenticationFailed (401) when missing or invalid."""
+    """Verify the caller's bearer token (JWT or API key); raises AuthenticationFailed (401) when missing or invalid."""
     rt = rt or runtime_for(conn.app)
     if rt is None:
         raise AuthUnavailable("security is not configured")
@@ -123,12 +126,29 @@ async def authenticate(conn: HTTPConnection, rt: SecurityRuntime | None = None) 
     token = bearer_token(conn)
     if not token:
         raise AuthenticationFailed("bearer token required", error=None)
+    if looks_like_key(token):
+        return await _key_principal(rt, token)
     claims = await rt.verifier.verify(token)
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise AuthenticationFailed("token lacks the 'sub' claim")
     name = claims.get("preferred_username")
     return Principal(sub, roles_from_claims(claims, rt.cfg.client_id), name=name if isinstance(name, str) else None)
+
+
+async def _key_principal(rt: SecurityRuntime, key: str) -> Principal:
+    """An API key's principal: subject `key:<id>` (rate limits, audit actor), its roles, its name as display name."""
+    if not rt.cfg.api_keys_enabled:
+        raise AuthenticationFailed("API keys are disabled on this server")
+    try:
+        identity = await to_thread.run_sync(rt.api_keys.verify, key)
+    except ApiKeyRejected as e:
+        raise AuthenticationFailed(e.reason) from None
+    except KeyStoreUnavailable as e:
+        raise AuthUnavailable(str(e)) from None
+    if identity is None:
+        raise AuthenticationFailed("invalid API key")
+    return Principal(identity.subject, set(identity.roles), name=identity.name)
 
 
 def warn_if_open(mode: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 LABELS = {"jobs": "training job manager", "serving": "serving backend", "learning": "learning loop",
-          "datasets": "dataset service"}
+          "datasets": "dataset service", "completions": "completion log"}
 
 
 class BackendUnavailable(RuntimeError):

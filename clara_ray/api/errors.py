@@ -17,6 +17,9 @@ from clara_ray.serving.service import RequestRejected
 from clara_ray.learning.loop import NothingToTrain
 from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound, StoreUnavailable
 from clara_ray.training.job_store import IllegalTransition, JobNotFound
+from clara_ray.serving.completion_log import CompletionNotFound
+from clara_ray.learning.feedback_refs import InvalidFeedbackReference
+from clara_ray.wire_errors import error_body, is_openai_path, openai_error
 
 log = logging.getLogger("clara.api")
 
@@ -38,6 +41,8 @@ STATUS_BY_ERROR: list[tuple[type[BaseException], int]] = [
     (DatasetInputError, 422),  # message starts with the offending field
     (StoreUnavailable, 503),
     (BackendUnavailable, 503),
+    (CompletionNotFound, 404),  # also another caller's completion: ids of others do not leak
+    (InvalidFeedbackReference, 422),  # message starts with the offending field
 ]
 
 
@@ -47,24 +52,57 @@ def message_of(exc: BaseException) -> str:
     return str(cause if cause is not None else exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
+# On /v1 (OpenAI's surface) some native statuses become what OpenAI clients expect, with `param` and `code`.
+_OPENAI_OVERRIDES: dict[type[BaseException], tuple[int, str | None, str | None]] = {
+    UnknownAdapter: (404, "model", "model_not_found"),
+    AdapterNotFound: (404, "model", "model_not_found"),
+    InvalidReference: (400, "model", "invalid_model"),
+    PermissionDenied: (403, None, "permission_denied"),
+    DatasetInputError: (400, None, None),
+}
+
+
+def _openai_override(exc: BaseException) -> tuple[int, str | None, str | None] | None:
+    return next((v for t, v in _OPENAI_OVERRIDES.items() if isinstance(exc, t)), None)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict]:
+    out = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e["loc"] if p != "body")
+        msg = "not supported by this server" if e["type"] == "extra_forbidden" else \
+            e["msg"].removeprefix("Value error, ")
+        out.append({"field": field, "message": msg})
+    return out
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for exc_type, status in STATUS_BY_ERROR:
         def handler(request: Request, exc: BaseException, status=status) -> JSONResponse:
-            body = {"error": type(getattr(exc, "cause", None) or exc).__name__, "detail": message_of(exc)}
-            if isinstance(exc, PermissionDenied):
-                body["missing_permission"] = exc.permission
+            original = getattr(exc, "cause", None) or exc
+            param, code = getattr(original, "param", None), None
+            override = _openai_override(original) if is_openai_path(request.url.path) else None
+            if override:
+                status, param, code = override[0], override[1] or param, override[2]
+            extra = {"missing_permission": exc.permission} if isinstance(exc, PermissionDenied) else {}
+            body = error_body(request.url.path, status, type(original).__name__, message_of(exc), param=param,
+                              code=code, **extra)
             return JSONResponse(body, status_code=status)
 
         app.add_exception_handler(exc_type, handler)
 
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]
+        errors = _field_errors(exc)
+        if is_openai_path(request.url.path):  # OpenAI answers 400 and names the first bad field
+            return JSONResponse(openai_error(400, "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                                             param=errors[0]["field"] if errors else None),
+                                status_code=400)
         return JSONResponse({"error": "ValidationError", "detail": errors}, status_code=422)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "InternalError", "detail": "internal error; see server logs"}, status_code=500)
+        return JSONResponse(error_body(request.url.path, 500, "InternalError", "internal error; see server logs"),
+                            status_code=500)
 
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(Exception, unexpected)

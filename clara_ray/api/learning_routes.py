@@ -1,4 +1,4 @@
-"""Learning-loop routes: feedback in, buffer stats, cycles, manual trigger and rollback, live cycle events."""
+"""Learning-loop routes: feedback (inline or by completion id), per-version ratings, buffer, cycles, trigger, rollback."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel, Field
 
+from clara_ray.adapters.registry import UnknownAdapter
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
+from clara_ray.api.completion_routes import COMPLETIONS_READ
 from clara_ray.api.ws import pump_events
-from clara_ray.learning.feedback import FeedbackIn
+from clara_ray.learning.feedback import FeedbackIn, FeedbackSample
+from clara_ray.learning.feedback_refs import CompletionNotFound, InvalidFeedbackReference, resolve
+from clara_ray.learning.ratings import VersionRating, ratings_for_adapter
+from clara_ray.training.spec import ADAPTER_NAME_RE
 
 router = APIRouter(tags=["learning"])
 
@@ -33,22 +38,60 @@ class RollbackBody(BaseModel):
     """Version number to serve again; default the previously active one."""
 
 
+class AdapterRatings(BaseModel):
+    adapter: str
+    versions: list[VersionRating]
+    """Newest version first; only feedback given by completion id names a version."""
+
+
 def _loop(request: Request):
     return backend(request, "learning")
 
 
+async def _resolve(body: FeedbackIn, request: Request, who: Principal) -> FeedbackSample:
+    """Inline feedback as sent; by `completion_id` filled from the completion log (404 / 422, see feedback_refs)."""
+    if body.completion_id is None:
+        return body.sample()
+    log = backend(request, "completions")
+    return await asyncio.to_thread(resolve, body, log, caller=who.subject, may_read_all=who.can(COMPLETIONS_READ))
+
+
 @router.post("/api/feedback", status_code=201)
 async def feedback(body: FeedbackIn, request: Request, who: Annotated[Principal, require("serving:generate")]):
-    """One sample; accepted (durably stored before this answer) or rejected with the reason."""
-    return (await _loop(request).add_feedback([body.model_dump()]))[0]
+    """One sample, inline or by `completion_id` (then prompt, response and adapter come from the completion log and
+    must be omitted or equal the logged ones); accepted (durably stored before this answer) or rejected with the
+    reason. By reference: unknown id or another caller's completion 404, a base-model completion 422."""
+    sample = await _resolve(body, request, who)
+    return (await _loop(request).add_feedback([sample.model_dump()]))[0]
 
 
 @router.post("/api/feedback/batch", status_code=201)
 async def feedback_batch(body: FeedbackBatch, request: Request,
                          who: Annotated[Principal, require("serving:generate")]):
-    results = await _loop(request).add_feedback([i.model_dump() for i in body.items])
+    """Many samples; an item whose completion_id cannot be used is rejected with the reason, the others proceed."""
+    results: list[dict | None] = []
+    samples: list[FeedbackSample] = []
+    for item in body.items:
+        try:
+            samples.append(await _resolve(item, request, who))
+            results.append(None)
+        except (CompletionNotFound, InvalidFeedbackReference) as e:
+            results.append({"accepted": False, "quality": 0.0, "reason": str(e)})
+    added = iter(await _loop(request).add_feedback([s.model_dump() for s in samples]) if samples else [])
+    results = [r if r is not None else next(added) for r in results]
     return {"accepted": sum(r["accepted"] for r in results), "rejected": sum(not r["accepted"] for r in results),
             "results": results}
+
+
+@router.get("/api/feedback/ratings", response_model=AdapterRatings)
+async def ratings(request: Request, who: Annotated[Principal, require("adapters:read")],
+                  adapter: Annotated[str, Query(max_length=48, pattern=ADAPTER_NAME_RE.pattern,
+                                                description="Adapter alias")]) -> AdapterRatings:
+    """Per version of `adapter`: feedback count, mean rating and corrections (feedback given by completion id)."""
+    versions = await asyncio.to_thread(ratings_for_adapter, backend(request, "completions").db, adapter)
+    if not versions:
+        raise UnknownAdapter(f"adapter {adapter!r} has no versions")
+    return AdapterRatings(adapter=adapter, versions=versions)
 
 
 @router.get("/api/learning/buffer")

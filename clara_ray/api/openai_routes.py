@@ -1,60 +1,45 @@
-"""OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions (with `stream: true`).
+"""OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions (streamed with `stream: true`).
 
-The adapter is chosen by `model`: an alias (`baurecht`), an exact version (`baurecht@v3`),
-`<base>:<alias>` as Ray Serve LLM spells it, or the base model's name.
+The adapter is chosen by `model`: an alias (`baurecht`), an exact version (`baurecht@v3`), `<base>:<alias>` as Ray
+Serve LLM spells it, or the base model's id. Every answer names the exact version that produced it in the
+`x-clara-model-version` header and in `system_fingerprint`; its `id` is what feedback refers to.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
+from clara_ray.api.openai_schemas import ChatBody, CompletionBody
+from clara_ray.api.openai_stream import Choice, Shape, sse_response
+from clara_ray.serving.service import Call
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-
-
-class _Common(BaseModel):
-    model: str = Field(max_length=160)
-    max_tokens: int = Field(16, ge=1)
-    # Unset sampling fields take the base model's generation_config (greedy when it asks for no sampling).
-    temperature: float | None = Field(None, ge=0, le=5)
-    top_p: float | None = Field(None, gt=0, le=1)
-    repetition_penalty: float | None = Field(None, gt=0, le=5)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-    n: int = Field(1, ge=1, le=1)
-    user: str | None = None
-
-    def params(self) -> dict:
-        stop = [self.stop] if isinstance(self.stop, str) else self.stop
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "repetition_penalty": self.repetition_penalty, "stop": stop, "seed": self.seed}
-
-
-class CompletionBody(_Common):
-    prompt: str = Field(min_length=1)
-
-
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class ChatBody(_Common):
-    messages: list[ChatMessage] = Field(min_length=1)
+VERSION_HEADER = "x-clara-model-version"
 
 
 def _svc(request: Request):
     return backend(request, "serving")
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def _choice_call(call: Call, i: int) -> Call:
+    """Choice 0 is logged under the response id, choice i > 0 under `<id>.<i>` (feedback can name either)."""
+    return call if i == 0 else Call(**{**call.__dict__, "completion_id": f"{call.completion_id}.{i}"})
+
+
+def _seeded(params: dict, i: int) -> dict:
+    return params if params.get("seed") is None else {**params, "seed": params["seed"] + i}
 
 
 @router.get("/models")
@@ -62,46 +47,55 @@ async def models(request: Request, who: Annotated[Principal, require("adapters:r
     return {"object": "list", "data": _svc(request).catalog.models()}
 
 
-def _sse(chunks, make_chunk) -> StreamingResponse:
-    async def events():
-        async for delta in chunks:
-            yield f"data: {json.dumps(make_chunk(delta, None))}\n\n"
-        yield f"data: {json.dumps(make_chunk('', 'stop'))}\n\n"
-        yield "data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream")
-
-
 @router.post("/completions")
 async def completions(body: CompletionBody, request: Request,
                       who: Annotated[Principal, require("serving:generate")]):
-    svc, cid, created = _svc(request), f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    svc, cid, created = _svc(request), _new_id("cmpl"), int(time.time())
+    call = Call(completion_id=cid, route="completion", caller=who.subject)
+    params = {**body.sampling(), "logprobs": body.logprobs}
+    if body.max_tokens is not None:
+        params["max_tokens"] = body.max_tokens
+    jobs = [(p, _choice_call(call, i * body.n + j), _seeded(params, j))
+            for i, p in enumerate(body.prompts) for j in range(body.n)]
+    shape = Shape(cid, "text_completion", created, body.model)
     if body.stream:
-        resolved, chunks = await svc.stream(body.prompt, body.model, **body.params())
-        return _sse(chunks, lambda d, fin: {"id": cid, "object": "text_completion", "created": created,
-                                            "model": body.model,
-                                            "choices": [{"index": 0, "text": d, "finish_reason": fin}]})
-    out = await svc.generate(body.prompt, body.model, **body.params())
-    u = out["usage"]
-    return {"id": cid, "object": "text_completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "text": out["text"], "finish_reason": out["finish_reason"], "logprobs": None}],
-            "usage": {**u, "total_tokens": u["prompt_tokens"] + u["completion_tokens"]}}
+        streams = [await svc.stream(p, body.model, call=c, **kw) for p, c, kw in jobs]
+        version = svc.version_of(streams[0][0])
+        return sse_response([Choice(i, s) for i, (_, s) in enumerate(streams)], shape, version,
+                            body.include_usage, chat=False, per_prompt=body.n, headers={VERSION_HEADER: version})
+    outs = await asyncio.gather(*(svc.generate(p, body.model, call=c, **kw) for p, c, kw in jobs))
+    return _json(shape, outs, chat=False, per_prompt=body.n)
 
 
 @router.post("/chat/completions")
 async def chat_completions(body: ChatBody, request: Request,
                            who: Annotated[Principal, require("serving:generate")]):
-    svc, cid, created = _svc(request), f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    prompt, prompt_ids = svc.chat_prompt([m.model_dump() for m in body.messages])
+    svc, cid, created = _svc(request), _new_id("chatcmpl"), int(time.time())
+    turns = [m.as_turn() for m in body.messages]
+    limit, field = body.token_limit
+    call = Call(completion_id=cid, route="chat", caller=who.subject, messages=turns, max_tokens_field=field)
+    prompt, prompt_ids = svc.chat_prompt(turns)
+    params = {**body.sampling(), "logprobs": body.logprobs_k, "prompt_token_ids": prompt_ids}
+    if limit is not None:
+        params["max_tokens"] = limit
+    shape = Shape(cid, "chat.completion", created, body.model)
     if body.stream:
-        resolved, chunks = await svc.stream(prompt, body.model, prompt_token_ids=prompt_ids, **body.params())
-        return _sse(chunks, lambda d, fin: {"id": cid, "object": "chat.completion.chunk", "created": created,
-                                            "model": body.model, "choices": [{
-                                                "index": 0, "delta": {"role": "assistant", "content": d} if d else {},
-                                                "finish_reason": fin}]})
-    out = await svc.generate(prompt, body.model, prompt_token_ids=prompt_ids, **body.params())
-    u = out["usage"]
-    return {"id": cid, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": out["text"]},
-                         "finish_reason": out["finish_reason"]}],
-            "usage": {**u, "total_tokens": u["prompt_tokens"] + u["completion_tokens"]}}
+        streams = [await svc.stream(prompt, body.model, call=_choice_call(call, i), **_seeded(params, i))
+                   for i in range(body.n)]
+        version = svc.version_of(streams[0][0])
+        return sse_response([Choice(i, s) for i, (_, s) in enumerate(streams)], shape, version,
+                            body.include_usage, chat=True, per_prompt=body.n, headers={VERSION_HEADER: version})
+    outs = await asyncio.gather(*(svc.generate(prompt, body.model, call=_choice_call(call, i), **_seeded(params, i))
+                                  for i in range(body.n)))
+    return _json(shape, outs, chat=True, per_prompt=body.n)
+
+
+def _json(shape: Shape, outs: list[dict], *, chat: bool, per_prompt: int) -> JSONResponse:
+    """The whole answer; the n choices of one prompt count its prompt tokens once."""
+    version = outs[0]["model"]
+    choices = [shape.final_choice(i, o["text"], o["finish_reason"], o["logprobs"], chat=chat)
+               for i, o in enumerate(outs)]
+    usage = {"prompt_tokens": sum(o["usage"]["prompt_tokens"] for o in outs[::per_prompt]),
+             "completion_tokens": sum(o["usage"]["completion_tokens"] for o in outs)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return JSONResponse({**shape.head(version), "choices": choices, "usage": usage}, headers={VERSION_HEADER: version})

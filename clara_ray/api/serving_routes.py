@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,8 +16,10 @@ from starlette.background import BackgroundTask
 from clara_ray.adapters.export import check_export_name, remove_archive
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
+from clara_ray.serving.service import Call
 
 router = APIRouter(prefix="/api/serving", tags=["serving"])
+log = logging.getLogger("clara.api")
 
 
 class GenerateBody(BaseModel):
@@ -31,11 +35,22 @@ class GenerateBody(BaseModel):
     """Omitted = the model's default (1.0 when it sets none)."""
     repetition_penalty: float | None = Field(None, gt=0, le=5)
     """> 1 discourages repeating prompt or output tokens; omitted = the model's default (1.0 = off)."""
-    stop: list[str] | None = None
+    stop: list[str] | None = Field(None, max_length=16)
+    """Stop sequences (non-empty); the text ends before the first one."""
     seed: int | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _non_empty(cls, v: list[str] | None) -> list[str] | None:
+        if v and any(s == "" for s in v):
+            raise ValueError("stop sequences must be non-empty")
+        return v
 
     def params(self) -> dict:
         return self.model_dump(exclude={"prompt", "adapter"})
+
+    def call(self, who: Principal) -> Call:
+        return Call(completion_id=f"gen-{uuid.uuid4().hex[:24]}", route="generate", caller=who.subject)
 
 
 class BatchBody(BaseModel):
@@ -140,7 +155,7 @@ async def merge_adapter(body: MergeBody, request: Request, who: Annotated[Princi
 
 @router.post("/generate")
 async def generate(body: GenerateBody, request: Request, who: Annotated[Principal, require("serving:generate")]):
-    return await _svc(request).generate(body.prompt, body.adapter, **body.params())
+    return await _svc(request).generate(body.prompt, body.adapter, call=body.call(who), **body.params())
 
 
 @router.post("/generate/batch")
@@ -148,22 +163,34 @@ async def generate_batch(body: BatchBody, request: Request,
                          who: Annotated[Principal, require("serving:generate")]):
     """Run all requests concurrently (they share decoding batches); results in request order."""
     svc = _svc(request)
-    results = await asyncio.gather(*(svc.generate(r.prompt, r.adapter, **r.params()) for r in body.requests))
+    results = await asyncio.gather(*(svc.generate(r.prompt, r.adapter, call=r.call(who), **r.params())
+                                     for r in body.requests))
     return {"results": results}
 
 
 @router.post("/generate/stream")
 async def generate_stream(body: GenerateBody, request: Request,
                           who: Annotated[Principal, require("serving:generate")]):
-    """Server-sent events: one `data: {"delta": ...}` per token chunk, then `data: [DONE]`."""
-    resolved, chunks = await _svc(request).stream(body.prompt, body.adapter, **body.params())
+    """Server-sent events: `data: {"delta", "model", "id"}` per text chunk, a last event with `finish_reason` and
+    `usage`, then `data: [DONE]`; a failure mid-stream sends `data: {"error", "detail"}` instead."""
+    svc, call = _svc(request), body.call(who)
+    resolved, chunks = await svc.stream(body.prompt, body.adapter, call=call, **body.params())
+    head = {"id": call.completion_id, "model": svc.version_of(resolved)}
 
     async def events():
-        async for delta in chunks:
-            yield f"data: {json.dumps({'delta': delta, 'model': resolved.ref})}\n\n"
+        try:
+            async for c in chunks:
+                if c.text:
+                    yield f"data: {json.dumps({**head, 'delta': c.text})}\n\n"
+                if c.finish_reason is not None:
+                    usage = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+                    yield f"data: {json.dumps({**head, 'delta': '', 'finish_reason': c.finish_reason, 'usage': usage})}\n\n"
+        except Exception as e:  # noqa: BLE001 - the status line is sent: report in the stream
+            log.error("stream failed", exc_info=e)
+            yield f"data: {json.dumps({'error': type(e).__name__, 'detail': 'generation failed'})}\n\n"
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"x-clara-model-version": head["model"]})
 
 
 @router.get("/router/status")

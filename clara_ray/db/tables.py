@@ -145,6 +145,33 @@ class Feedback(Base):
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     cycle_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # set once trained on
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completion_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # feedback by reference
+    version_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # the version that answered
+
+
+class Completion(Base):
+    """One generation served (OpenAI or native route): what was asked, which version answered, what it said."""
+
+    __tablename__ = "completions"
+    __table_args__ = (Index("ix_completions_alias_created", "alias", "created_at"),
+                      Index("ix_completions_version_ref_created", "version_ref", "created_at"),
+                      Index("ix_completions_caller_created", "caller", "created_at"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # chatcmpl-… / cmpl-… / gen-…, as returned
+    route: Mapped[str] = mapped_column(String(16))  # chat | completion | generate
+    model: Mapped[str] = mapped_column(String(128))  # what the client asked for ("" when the router chose)
+    version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # None = the base model
+    version_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)  # "baurecht@v3"
+    alias: Mapped[str | None] = mapped_column(String(64), nullable=True)  # version_ref before "@"
+    prompt: Mapped[str] = mapped_column(Text)
+    messages: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    output: Mapped[str] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    caller: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class LearningCycle(Base):
@@ -179,3 +206,19 @@ class AuditEvent(Base):
     result: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ApiKey(Base):
+    """A long-lived bearer key bound to roles. Only the key's SHA-256 is stored; the key is shown once at creation."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list] = mapped_column(JSON)  # role names (keys of clara_ray.api.auth.ROLE_PERMISSIONS)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # hex SHA-256 of the whole key
+    prefix: Mapped[str] = mapped_column(String(32))  # first characters of the key, to recognise it in lists
+    created_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)  # written at most once a minute
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

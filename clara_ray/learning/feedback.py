@@ -1,14 +1,18 @@
-"""Feedback samples: the request schema and the quality score that accepts or rejects each one with a reason."""
+"""Feedback samples: the request schema (inline or by completion id), the resolved sample, and its quality score."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from clara_ray.records import content_hash, quality_problem, QualityLimits
 from clara_ray.training.spec import check_adapter_name
 
+INLINE_FIELDS = ("prompt", "response", "adapter")
 
-class FeedbackIn(BaseModel):
+
+class FeedbackSample(BaseModel):
+    """One resolved sample, as the learning buffer scores and stores it (inline feedback, or a logged completion)."""
+
     model_config = {"extra": "forbid"}
     prompt: str = Field(min_length=1, max_length=20000)
     """What the user asked."""
@@ -24,6 +28,10 @@ class FeedbackIn(BaseModel):
     """The ideal response, when the user supplied one; trained on instead of `response`."""
     source: str | None = Field(None, max_length=64)
     """Where it came from (ui, api, reviewer, ...)."""
+    completion_id: str | None = Field(None, max_length=64)
+    """The logged completion this feedback is about (None: inline feedback)."""
+    version_id: str | None = Field(None, max_length=32)
+    """The adapter version that answered, from the completion log (None: unknown, inline feedback)."""
 
     _name = field_validator("adapter")(lambda cls, v: check_adapter_name(v))
 
@@ -35,7 +43,53 @@ class FeedbackIn(BaseModel):
         return content_hash(f"{self.adapter}\n{self.prompt}\n{self.target()}")
 
 
-def score(fb: FeedbackIn, limits: QualityLimits, seen: bool) -> tuple[float, str | None]:
+class FeedbackIn(BaseModel):
+    """The body of POST /api/feedback: either inline (prompt, response, adapter) or by `completion_id`.
+
+    By reference, prompt, response and adapter come from the completion log; sent as well, each must equal the
+    logged value (else 422 naming the field), so a client cannot attach feedback on one answer to another.
+    """
+
+    model_config = {"extra": "forbid"}
+    prompt: str | None = Field(None, min_length=1, max_length=20000)
+    """What the user asked (omit with `completion_id`)."""
+    response: str | None = Field(None, min_length=1, max_length=20000)
+    """What the adapter answered (omit with `completion_id`)."""
+    rating: float = Field(ge=0, le=1)
+    """User rating, 0 (bad) .. 1 (good)."""
+    importance: float = Field(1.0, ge=0, le=10)
+    """Priority weight (e.g. expert reviewers > anonymous users)."""
+    adapter: str | None = Field(None, max_length=48)
+    """Alias the feedback is about, the adapter to retrain (omit with `completion_id`)."""
+    correction: str | None = Field(None, max_length=20000)
+    """The ideal response, when the user supplied one; trained on instead of `response`."""
+    source: str | None = Field(None, max_length=64)
+    """Where it came from (ui, api, reviewer, ...)."""
+    completion_id: str | None = Field(None, min_length=1, max_length=64)
+    """The `id` of a served completion ("chatcmpl-…", "cmpl-…", "gen-…"): prompt, response and adapter are
+    taken from the completion log, and the stored sample names the version that answered."""
+
+    @field_validator("adapter")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else check_adapter_name(v)
+
+    @model_validator(mode="after")
+    def _inline_or_reference(self) -> "FeedbackIn":
+        if self.completion_id is None:
+            missing = [f for f in INLINE_FIELDS if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)}: required unless completion_id is given")
+        return self
+
+    def sample(self) -> FeedbackSample:
+        """The inline sample (no completion_id); references are resolved by `feedback_refs.resolve`."""
+        if self.completion_id is not None:
+            raise ValueError("completion_id: feedback by reference must be resolved against the completion log")
+        return FeedbackSample(**self.model_dump(exclude={"completion_id"}))
+
+
+def score(fb: FeedbackSample, limits: QualityLimits, seen: bool) -> tuple[float, str | None]:
     """Quality in [0, 1] and the rejection reason (None = acceptable on content; the threshold still applies)."""
     if seen:
         return 0.0, "duplicate of an earlier sample"

@@ -37,6 +37,8 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...], list[float] | None]] = {
                None),
     "search": ("histogram", "clara_search_latency_seconds", "Dataset search latency by search type",
                ("search_type",), SEARCH_LATENCY_BUCKETS),
+    "completion_log_dropped": ("counter", "clara_completion_log_dropped",
+                               "Generations not stored in the completion log, by reason", ("reason",), None),
 }
 
 _metrics: dict[str, object] = {}
@@ -113,6 +115,11 @@ def record_learning_cycle(decision: str) -> None:
 def record_search(search_type: str, seconds: float) -> None:
     """One dataset search (vector, graph, keyword, hybrid) took `seconds`."""
     _record("search", "observe", max(0.0, seconds), search_type=search_type)
+
+
+def record_completion_log_dropped(reason: str = "queue_full", count: int = 1) -> None:
+    """Generations the completion log did not store: `queue_full` (shed) or `write_failed` (database error)."""
+    _record("completion_log_dropped", "inc", count, reason=reason)
 
 
 @contextmanager

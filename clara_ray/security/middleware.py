@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clara_ray.security.audit import result_of
+from clara_ray.wire_errors import error_body
 from clara_ray.security.runtime import (SecurityRuntime, client_ip, declared_permissions, header, is_https,
                                        route_template, runtime_for)
 
@@ -42,7 +43,7 @@ class SecurityMiddleware:
     async def _http(self, rt: SecurityRuntime, scope: Scope, receive: Receive, send: Send, state: dict) -> None:
         if self._https_refused(rt, scope):
             state["denial"] = "this API accepts HTTPS only"
-            await _send_json(send, 403, {"error": "HttpsRequired", "detail": state["denial"]})
+            await _send_json(send, 403, error_body(scope["path"], 403, "HttpsRequired", state["denial"]))
             return await self._audit(rt, scope, state, 403)
         status, blocked = 500, False
         hsts = rt.cfg.mode == "strict"
@@ -55,7 +56,8 @@ class SecurityMiddleware:
                     log.error("route %s declares no permission; refusing it", route_template(scope))
                     blocked, status = True, 403
                     state["denial"] = "route declares no permission"
-                    return await _send_json(send, 403, {"error": "PermissionDenied", "detail": state["denial"]})
+                    return await _send_json(send, 403, error_body(scope["path"], 403, "PermissionDenied",
+                                                                  state["denial"]))
                 if hsts:
                     message = {**message, "headers": [*message.get("headers", []), HSTS]}
             if not blocked:

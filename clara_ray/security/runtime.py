@@ -1,4 +1,4 @@
-"""Per-app security state (config, token verifier, rate limiter, audit log), built lazily from app.state.settings."""
+"""Per-app security state (config, token verifier, API keys, rate limiter, audit log), built lazily from settings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.types import Scope
 
+from clara_ray.security.api_keys import ApiKeyStore
 from clara_ray.security.audit import AuditLog
 from clara_ray.security.ratelimit import RateLimiter
 from clara_ray.security.settings import SecurityConfig, security_config_of
@@ -19,6 +20,7 @@ class SecurityRuntime:
     verifier: TokenVerifier | None
     limiter: RateLimiter | None
     audit: AuditLog | None
+    api_keys: ApiKeyStore  # opens its database on first use; management works in every mode
 
 
 def build_runtime(settings) -> SecurityRuntime:
@@ -29,6 +31,7 @@ def build_runtime(settings) -> SecurityRuntime:
         verifier=TokenVerifier(cfg) if on else None,
         limiter=RateLimiter(cfg.rate_limit, strict=cfg.mode == "strict") if on and cfg.rate_limit.enabled else None,
         audit=AuditLog(settings.storage.database_url) if on and cfg.audit.enabled else None,
+        api_keys=ApiKeyStore(settings.storage.database_url),
     )
 
 

@@ -1,4 +1,4 @@
-"""Security settings (`security:` in configs/clara.yaml, env CLARA_SECURITY__*): modes, JWT, rate limits, audit."""
+"""Security settings (`security:` in configs/clara.yaml, env CLARA_SECURITY__*): modes, JWT, API keys, limits, audit."""
 
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ class SecurityConfig(_Section):
     """Believe X-Forwarded-Proto / X-Forwarded-For (only behind a TLS-terminating proxy you control)."""
     ws_auth_timeout_seconds: float = Field(10, gt=0)
     """WebSocket without an Authorization header: seconds to wait for the first message {"type": "auth", ...}."""
+    api_keys_enabled: bool = True
+    """Accept long-lived API keys (`Authorization: Bearer clara_sk_...`, made with POST /api/keys) next to JWTs."""
     rate_limit: RateLimitSettings = RateLimitSettings()
     audit: AuditSettings = AuditSettings()
 

@@ -26,6 +26,7 @@ class AdapterCatalog:
 
     def __init__(self, registry: AdapterRegistry, base_model: str, ttl_seconds: float = 1.0):
         self.registry, self.base_model, self.ttl = registry, base_model, ttl_seconds
+        self._started = int(time.time())
         self._alias_cache: dict[str, tuple[float, ResolvedModel]] = {}
 
     def resolve(self, model: str | None) -> ResolvedModel:
@@ -55,12 +56,19 @@ class AdapterCatalog:
             self._alias_cache.pop(name, None)
 
     def models(self) -> list[dict]:
-        """Entries of /v1/models: the base model, every alias and every version."""
-        out = [{"id": self.base_model, "object": "model", "owned_by": "clara", "kind": "base"}]
+        """Entries of /v1/models: the base model, every alias (with the version it serves) and every version.
+
+        As vLLM lists LoRA adapters: `root` and `parent` name the base model; `created` is a Unix time (the base
+        model's: when this catalog started; an alias's: its active version's)."""
+        base = self.base_model
+        out = [{"id": base, "object": "model", "created": self._started, "owned_by": "clara", "kind": "base",
+                "root": base, "parent": None}]
+        versions = {v.id: v for v in self.registry.versions()}
         for a in self.registry.aliases():
-            out.append({"id": a.name, "object": "model", "owned_by": "clara", "kind": "alias",
-                        "version": f"{a.name}@v{a.version}"})
-        for v in self.registry.versions():
-            out.append({"id": f"{v.name}@v{v.version}", "object": "model", "owned_by": "clara", "kind": "version",
-                        "status": v.status, "created": int(v.created_at.timestamp())})
+            v = versions[a.version_id]
+            out.append({"id": a.name, "object": "model", "created": int(v.created_at.timestamp()), "owned_by": "clara",
+                        "kind": "alias", "version": f"{a.name}@v{a.version}", "root": base, "parent": base})
+        for v in versions.values():
+            out.append({"id": f"{v.name}@v{v.version}", "object": "model", "created": int(v.created_at.timestamp()),
+                        "owned_by": "clara", "kind": "version", "status": v.status, "root": base, "parent": base})
         return out

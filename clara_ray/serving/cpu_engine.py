@@ -25,11 +25,13 @@ from .engine import (
     GenerationRequest,
     GenerationResult,
     PromptTooLong,
+    StreamChunk,
+    TokenLogprob,
 )
 from .lru import AdapterEntry, AdapterRegistry
 from .model_defaults import SamplingDefaults
 from .multi_lora import LoraBank
-from .sampling import engine_dtype, penalise, sample
+from .sampling import GREEDY_BELOW, engine_dtype, penalise, penalise_output, sample, token_logprobs
 
 BASE_KEY = "__base__"  # stats key for requests without adapter
 _DONE = object()
@@ -54,6 +56,8 @@ class _Row:
     token_ids: list[int] = field(default_factory=list)
     text: str = ""
     sent: int = 0  # chars of `text` already streamed
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # one per token_ids entry, when requested
+    logprobs_sent: int = 0
     finish_reason: str | None = None
     cancelled: bool = False
 
@@ -199,19 +203,28 @@ class CpuEngine(Engine):
             raise item
         return self._result(row)
 
-    async def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
+    async def stream(self, req: GenerationRequest) -> AsyncIterator[StreamChunk]:
         row = self._submit(req, streaming=True)
         try:
             while True:
                 item = await row.queue.get()
-                if item is _DONE:
-                    return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if item is _DONE:
+                    yield StreamChunk(logprobs=self._unsent_logprobs(row), finish_reason=row.finish_reason,
+                                      prompt_tokens=len(row.prompt_ids), completion_tokens=len(row.token_ids))
+                    return
+                yield StreamChunk(text=item, logprobs=self._unsent_logprobs(row))
         finally:
             if row.state != "done":
                 self._cancel(row)
+
+    @staticmethod
+    def _unsent_logprobs(row: _Row) -> list[TokenLogprob] | None:
+        if row.req.logprobs is None:
+            return None
+        new, row.logprobs_sent = row.logprobs[row.logprobs_sent :], len(row.logprobs)
+        return new
 
     def _result(self, row: _Row) -> GenerationResult:
         return GenerationResult(
@@ -221,6 +234,7 @@ class CpuEngine(Engine):
             prompt_tokens=len(row.prompt_ids),
             finish_reason=row.finish_reason,
             adapter=row.req.adapter,
+            logprobs=row.logprobs if row.req.logprobs is not None else None,
         )
 
     def _submit(self, req: GenerationRequest, streaming: bool) -> _Row:
@@ -235,6 +249,7 @@ class CpuEngine(Engine):
             raise PromptTooLong(f"prompt has {len(ids)} tokens, limit is {self.max_prompt_tokens}")
         max_tokens = min(req.max_tokens, self.max_new_tokens, self.context_len - len(ids))
         temperature, top_p, rep_penalty = self.sampling_defaults.resolve(req)
+        temperature = 0.0 if temperature < GREEDY_BELOW else temperature  # logits / 1e-300 would overflow
         gen = None
         if temperature > 0:
             gen = torch.Generator()
@@ -432,11 +447,18 @@ class CpuEngine(Engine):
         for i, r in enumerate(rows):
             if r.rep_penalty != 1.0:
                 penalise(logits[i], r.prompt_ids + r.token_ids, r.rep_penalty)
+            if r.token_ids and (r.req.presence_penalty or r.req.frequency_penalty):
+                penalise_output(logits[i], r.token_ids, r.req.presence_penalty, r.req.frequency_penalty)
         toks = logits.argmax(-1).tolist()
         for i, r in enumerate(rows):
             if r.temperature > 0:
                 toks[i] = sample(logits[i], r.temperature, r.top_p, r.gen)
+            if r.req.logprobs is not None:
+                r.logprobs.append(token_logprobs(logits[i], toks[i], r.req.logprobs, self._token_text))
         return toks
+
+    def _token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
 
     def _push(self, row: _Row, tok: int, events: list) -> bool:
         """Record a sampled token; emit the text that is now safe to stream. Returns True if the row finished."""

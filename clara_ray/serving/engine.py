@@ -26,8 +26,12 @@ class GenerationRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0)  # 0 = greedy
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     repetition_penalty: float | None = Field(default=None, gt=0.0)  # CTRL-style over prompt + output; 1 = off
+    presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)  # OpenAI: minus this from every generated token
+    frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)  # OpenAI: minus this x the token's output count
     stop: list[str] | None = None
     seed: int | None = None  # seeds the per-request sampler (ignored when greedy)
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    """None: no log-probabilities; k >= 0: each generated token's logprob plus its k most likely alternatives."""
 
     @field_validator("stop")
     @classmethod
@@ -35,6 +39,19 @@ class GenerationRequest(BaseModel):
         if v is not None and any(s == "" for s in v):
             raise ValueError("stop strings must be non-empty")
         return v or None
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+
+
+class TokenLogprob(BaseModel):
+    """One generated token: its text, log-probability (after penalties, before temperature) and the top alternatives."""
+
+    token: str
+    logprob: float
+    top_logprobs: list[TopLogprob] = []
 
 
 class GenerationResult(BaseModel):
@@ -46,6 +63,17 @@ class GenerationResult(BaseModel):
     prompt_tokens: int
     finish_reason: FinishReason
     adapter: str | None = None
+    logprobs: list[TokenLogprob] | None = None  # one per token of `token_ids` when the request asked for them
+
+
+class StreamChunk(BaseModel):
+    """One piece of a streamed answer. The last chunk of a stream has `finish_reason` and the token counts set."""
+
+    text: str = ""
+    logprobs: list[TokenLogprob] | None = None  # tokens produced since the previous chunk
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class EngineError(Exception):
@@ -76,8 +104,8 @@ class Engine(abc.ABC):
         """Run a request to completion."""
 
     @abc.abstractmethod
-    def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
-        """Yield text deltas as tokens are produced (async generator)."""
+    def stream(self, req: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Yield text deltas as tokens are produced (async generator); the last chunk says why it finished."""
 
     @abc.abstractmethod
     def load_adapter(self, adapter_id: str, path: str) -> None:

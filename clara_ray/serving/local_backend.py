@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.serving.catalog import ResolvedModel
-from clara_ray.serving.engine import Engine, GenerationRequest, GenerationResult
+from clara_ray.serving.engine import Engine, GenerationRequest, GenerationResult, StreamChunk
 
 
 class AdapterLoader:
@@ -34,9 +34,9 @@ class LocalBackend:
     async def generate(self, req: GenerationRequest, model: ResolvedModel) -> GenerationResult:
         return await self.engine.generate(self._bind(req, model))
 
-    async def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[str]:
-        async for delta in self.engine.stream(self._bind(req, model)):
-            yield delta
+    async def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[StreamChunk]:
+        async for chunk in self.engine.stream(self._bind(req, model)):
+            yield chunk
 
     async def stats(self) -> dict:
         return {"local": self.engine.stats()}

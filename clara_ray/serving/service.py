@@ -6,6 +6,9 @@ import json
 import re
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Protocol, Sequence
 
@@ -19,20 +22,43 @@ from clara_ray.db.engine import Database
 from clara_ray.model.chat_format import TemplateError, encode_chat, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
-from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult
+from clara_ray.serving.completion_log import CompletionLog, CompletionRecord
+from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult, StreamChunk
 from clara_ray.serving.router import AdapterRouter, Candidate
 from clara_ray.training.spec import check_adapter_name
 
 
 class RequestRejected(ValueError):
-    """A request exceeds a limit (prompt length, max_tokens); maps to HTTP 400."""
+    """A request exceeds a limit (prompt length, max_tokens); maps to HTTP 400. `param`: the field at fault."""
+
+    def __init__(self, message: str, *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Call:
+    """Who asked for a generation and through which route: what the completion log records besides the output."""
+
+    completion_id: str
+    """The id returned to the client (`chatcmpl-…`, `cmpl-…`, `gen-…`); feedback refers to it."""
+    route: str
+    """chat | completion | generate."""
+    caller: str | None = None
+    """The authenticated subject."""
+    messages: list[dict] | None = None
+    """Chat messages as received."""
+    max_tokens_field: str = "max_tokens"
+    """How the request named its token limit (errors name the client's own field)."""
+    logged: bool = True
+    """False for internal probes (readiness), which are not completions anyone asked for."""
 
 
 class LLMBackend(Protocol):
     """Where generation happens: LLM replicas through Serve handles, or an engine in-process."""
 
     async def generate(self, req: GenerationRequest, model: ResolvedModel) -> GenerationResult: ...
-    def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[str]: ...
+    def stream(self, req: GenerationRequest, model: ResolvedModel) -> AsyncIterator[StreamChunk]: ...
     async def stats(self) -> dict: ...
 
 
@@ -59,7 +85,7 @@ def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int, base_a
 
 class ServingService:
     def __init__(self, settings: ClaraSettings, db: Database, backend: LLMBackend, *, base_model_path: str,
-                 embed=None):
+                 embed=None, completions: CompletionLog | None = None):
         from clara_ray.training.pipeline import base_model_id
 
         self.settings = settings
@@ -70,15 +96,16 @@ class ServingService:
         self.catalog = AdapterCatalog(self.registry, self.base_model_id, settings.serving.alias_ttl_seconds)
         self.router = AdapterRouter(settings.router, embed)
         self.backend = backend
+        self.completions = completions  # every generation is logged here when set
         self._tokenizer = None
 
     # ---- generation ---------------------------------------------------------------------------------------
-    def _bound(self, max_tokens: int, prompt: str) -> None:
+    def _bound(self, max_tokens: int, prompt: str, field: str) -> None:
         limit = self.settings.serving.max_new_tokens
         if max_tokens > limit:
-            raise RequestRejected(f"max_tokens {max_tokens} exceeds the limit of {limit}")
+            raise RequestRejected(f"{field} {max_tokens} exceeds the limit of {limit}", param=field)
         if len(prompt) > self.settings.serving.max_prompt_tokens * 8:  # cheap pre-check; the engine counts tokens
-            raise RequestRejected(f"prompt of {len(prompt)} characters is too long")
+            raise RequestRejected(f"prompt of {len(prompt)} characters is too long", param="prompt")
 
     def pick(self, model: str | None, prompt: str) -> tuple[ResolvedModel, dict | None]:
         """The named model, or the router's choice when none is named."""
@@ -95,27 +122,74 @@ class ServingService:
         return [Candidate(a.name, versions[a.version_id].domain, versions[a.version_id].description)
                 for a in self.registry.aliases()]
 
-    async def generate(self, prompt: str, model: str | None = None, **params) -> dict:
+    def version_of(self, resolved: ResolvedModel) -> str:
+        """The exact version that answers (`baurecht@v3`), or the base model's id."""
+        return resolved.ref or self.base_model_id
+
+    def _request(self, prompt: str, call: Call | None, params: dict) -> tuple[GenerationRequest, Call]:
+        call = call or Call(completion_id=f"gen-{uuid.uuid4().hex[:24]}", route="generate")
+        params.setdefault("max_tokens", self.settings.serving.max_new_tokens)
         req = GenerationRequest(prompt=prompt, **params)
-        self._bound(req.max_tokens, prompt)
+        self._bound(req.max_tokens, prompt, call.max_tokens_field)
+        return req, call
+
+    async def generate(self, prompt: str, model: str | None = None, *, call: Call | None = None,
+                       **params) -> dict:
+        """Run one request to completion and log it; `call` says who asked through which route (native if None)."""
+        req, call = self._request(prompt, call, params)
         resolved, routing = self.pick(model, prompt)
         label = (resolved.ref or "base").split("@")[0]  # alias as the metric label: bounded cardinality
         t0 = time.perf_counter()
         try:
             res = await self.backend.generate(req, resolved)
-        except Exception:
+        except Exception as e:
             obs.record_generation(label, time.perf_counter() - t0, 0, ok=False)
+            self._log(call, model, resolved, prompt, "", "error", 0, 0, t0, error=type(e).__name__)
             raise
         obs.record_generation(label, time.perf_counter() - t0, res.completion_tokens)
-        return {"text": res.text, "model": resolved.ref or self.base_model_id, "finish_reason": res.finish_reason,
+        self._log(call, model, resolved, prompt, res.text, res.finish_reason, res.prompt_tokens,
+                  res.completion_tokens, t0)
+        return {"id": call.completion_id, "text": res.text, "model": self.version_of(resolved),
+                "finish_reason": res.finish_reason,
                 "usage": {"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens},
-                "routing": routing}
+                "routing": routing, "logprobs": res.logprobs}
 
-    async def stream(self, prompt: str, model: str | None = None, **params) -> tuple[ResolvedModel, AsyncIterator[str]]:
-        req = GenerationRequest(prompt=prompt, **params)
-        self._bound(req.max_tokens, prompt)
+    async def stream(self, prompt: str, model: str | None = None, *, call: Call | None = None,
+                     **params) -> tuple[ResolvedModel, AsyncIterator[StreamChunk]]:
+        """Resolve the model now (errors before the first byte), then the chunks; logged when the stream ends."""
+        req, call = self._request(prompt, call, params)
         resolved, _ = self.pick(model, prompt)
-        return resolved, self.backend.stream(req, resolved)
+        return resolved, self._logged(call, model, resolved, prompt, self.backend.stream(req, resolved))
+
+    async def _logged(self, call: Call, model: str | None, resolved: ResolvedModel, prompt: str,
+                      chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
+        t0, text, last, error = time.perf_counter(), [], StreamChunk(), None
+        label = (resolved.ref or "base").split("@")[0]
+        try:
+            async for chunk in chunks:
+                text.append(chunk.text)
+                last = chunk
+                yield chunk
+        except Exception as e:
+            error = type(e).__name__
+            raise
+        finally:  # also when the client went away (GeneratorExit): log what was served
+            reason = "error" if error else last.finish_reason
+            obs.record_generation(label, time.perf_counter() - t0, last.completion_tokens, ok=error is None)
+            self._log(call, model, resolved, prompt, "".join(text), reason, last.prompt_tokens,
+                      last.completion_tokens, t0, error=error)
+
+    def _log(self, call: Call, model: str | None, resolved: ResolvedModel, prompt: str, output: str,
+             finish_reason: str | None, prompt_tokens: int, completion_tokens: int, t0: float,
+             error: str | None = None) -> None:
+        if self.completions is None or not call.logged:
+            return
+        self.completions.record(CompletionRecord(
+            id=call.completion_id, route=call.route, model=model or "", version_id=resolved.version_id,
+            version_ref=resolved.ref, prompt=prompt, messages=call.messages, output=output,
+            finish_reason=finish_reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            latency_ms=round((time.perf_counter() - t0) * 1000, 3), caller=call.caller,
+            created_at=datetime.now(timezone.utc), error=error))
 
     def chat_prompt(self, messages: list[dict]) -> tuple[str, list[int]]:
         """The conversation as the model was trained on it: rendered text (for routing) and its token ids."""
@@ -125,7 +199,7 @@ class ServingService:
         try:
             enc = encode_chat(self._tokenizer, messages, add_generation_prompt=True)
         except TemplateError as e:
-            raise RequestRejected(str(e)) from None
+            raise RequestRejected(str(e), param="messages") from None
         return self._tokenizer.decode(enc.ids), enc.ids
 
     # ---- adapter management -------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import AsyncIterator
 from clara_ray.config import ClaraSettings
 from clara_ray.model.chat_format import closing_token_ids, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
-from clara_ray.serving.engine import AdapterNotFound, Engine, GenerationRequest, GenerationResult
+from clara_ray.serving.engine import (AdapterNotFound, Engine, GenerationRequest, GenerationResult, StreamChunk,
+                                      TokenLogprob, TopLogprob)
 from clara_ray.serving.model_defaults import SamplingDefaults
 
 
@@ -35,7 +36,8 @@ def sampling_kwargs(req: GenerationRequest, defaults: SamplingDefaults, stop_tok
     temperature, top_p, repetition_penalty = defaults.resolve(req)
     return {"max_tokens": req.max_tokens, "temperature": temperature, "top_p": top_p,
             "repetition_penalty": repetition_penalty, "stop": req.stop, "seed": req.seed,
-            "stop_token_ids": list(stop_token_ids) or None}
+            "presence_penalty": req.presence_penalty, "frequency_penalty": req.frequency_penalty,
+            "logprobs": req.logprobs, "stop_token_ids": list(stop_token_ids) or None}
 
 
 def serve_llm_config(base_model_path: str, settings: ClaraSettings) -> dict:
@@ -59,6 +61,24 @@ def serve_llm_config(base_model_path: str, settings: ClaraSettings) -> dict:
 def _prompt(req: GenerationRequest):
     # Chat routes send the ids training used (model/chat_format.py); vLLM tokenises raw completion prompts itself.
     return {"prompt_token_ids": req.prompt_token_ids} if req.prompt_token_ids is not None else req.prompt
+
+
+def _finish(reason: str | None) -> str:
+    return "length" if reason == "length" else "stop"
+
+
+def _logprobs(o, ids: list[int], top: int | None, offset: int = 0) -> list[TokenLogprob] | None:  # pragma: no cover
+    """vLLM's per-position {token_id: Logprob} dicts (chosen token + the top ones) as our TokenLogprob list."""
+    if top is None or o.logprobs is None:
+        return None
+    out = []
+    for pos, tid in enumerate(ids):
+        entry = o.logprobs[offset + pos]
+        ranked = sorted(entry.items(), key=lambda kv: kv[1].rank or 0)
+        out.append(TokenLogprob(token=entry[tid].decoded_token or "", logprob=entry[tid].logprob,
+                                top_logprobs=[TopLogprob(token=lp.decoded_token or "", logprob=lp.logprob)
+                                              for _, lp in ranked[:top]]))
+    return out
 
 
 class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/gpu
@@ -94,17 +114,21 @@ class VllmEngine(Engine):  # pragma: no cover - needs vLLM and a GPU; see tests/
             final = out
         o = final.outputs[0]
         return GenerationResult(text=o.text, token_ids=list(o.token_ids), completion_tokens=len(o.token_ids),
-                                prompt_tokens=len(final.prompt_token_ids), finish_reason=o.finish_reason or "stop",
-                                adapter=req.adapter)
+                                prompt_tokens=len(final.prompt_token_ids), finish_reason=_finish(o.finish_reason),
+                                adapter=req.adapter, logprobs=_logprobs(o, list(o.token_ids), req.logprobs))
 
-    async def stream(self, req: GenerationRequest) -> AsyncIterator[str]:
-        sent = 0
+    async def stream(self, req: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        sent, sent_tokens, out = 0, 0, None
         async for out in self.engine.generate(_prompt(req), self._params(req), uuid.uuid4().hex,
                                               lora_request=self._lora(req.adapter)):
-            text = out.outputs[0].text
-            if len(text) > sent:
-                yield text[sent:]
-                sent = len(text)
+            o = out.outputs[0]
+            new_ids = list(o.token_ids)[sent_tokens:]
+            if len(o.text) > sent or new_ids:
+                yield StreamChunk(text=o.text[sent:], logprobs=_logprobs(o, new_ids, req.logprobs, sent_tokens))
+                sent, sent_tokens = len(o.text), len(o.token_ids)
+        o = out.outputs[0]
+        yield StreamChunk(finish_reason=_finish(o.finish_reason), prompt_tokens=len(out.prompt_token_ids),
+                          completion_tokens=len(o.token_ids))
 
     def load_adapter(self, adapter_id: str, path: str, *, expected_base: str | None = None) -> None:
         # A new version always gets a new int id: vLLM never sees the same id with other weights.

@@ -76,9 +76,13 @@ def test_stream_yields_incremental_chunks_equal_to_generate(tiny_base, adapters)
         chunks = [c async for c in eng.stream(req)]
         return chunks, await eng.generate(req)
 
-    chunks, full = run(main())
+    stream, full = run(main())
+    chunks = [c.text for c in stream[:-1]]
     assert len(chunks) > 3 and all(chunks)
     assert "".join(chunks) == full.text
+    last = stream[-1]  # the stream ends with why it finished and the token counts, as generate() reports them
+    assert (last.text, last.finish_reason, last.completion_tokens, last.prompt_tokens) == (
+        "", full.finish_reason, full.completion_tokens, full.prompt_tokens)
     assert full.text == eng.tokenizer.decode(
         [t for t in full.token_ids if t != eng.tokenizer.eos_token_id], skip_special_tokens=True
     )
@@ -93,7 +97,7 @@ def test_stop_string_truncates_and_streams_consistently(tiny_base, adapters):
         full = await eng.generate(base_req)
         stop = full.text[6:9]  # some string that greedy decoding is known to produce
         req = base_req.model_copy(update={"stop": [stop, "zzzz-never"]})
-        return full, stop, await eng.generate(req), [c async for c in eng.stream(req)]
+        return full, stop, await eng.generate(req), [c.text async for c in eng.stream(req)]
 
     full, stop, res, chunks = run(main())
     assert len(stop) == 3
@@ -217,7 +221,7 @@ def test_unload_during_inflight_request_drains_first(tiny_base, adapters, refere
     async def main():
         chunks, states = [], []
         async for c in eng.stream(req):
-            chunks.append(c)
+            chunks.append(c.text)
             if len(chunks) == 1:
                 eng.unload_adapter("b16")
                 states.append(eng.stats())
@@ -313,7 +317,7 @@ def test_random_traffic_with_adapter_churn_stays_exact(tiny_base, adapters, refe
                 chunks = []
                 agen = eng.stream(req)
                 async for c in agen:
-                    chunks.append(c)
+                    chunks.append(c.text)
                     if mode == "cancel":
                         await agen.aclose()
                         return req, None

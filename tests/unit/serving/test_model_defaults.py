@@ -146,7 +146,8 @@ def test_vllm_sampling_kwargs_follow_the_same_defaults():
     d = SamplingDefaults(0.6, 0.9, 1.1)
     kw = sampling_kwargs(GenerationRequest(prompt="x", max_tokens=7, stop=["\n"], seed=3), d)
     assert kw == {"max_tokens": 7, "temperature": 0.6, "top_p": 0.9, "repetition_penalty": 1.1, "stop": ["\n"],
-                  "seed": 3, "stop_token_ids": None}
+                  "seed": 3, "presence_penalty": 0.0, "frequency_penalty": 0.0, "logprobs": None,
+                  "stop_token_ids": None}
     assert sampling_kwargs(GenerationRequest(prompt="x"), d, [7])["stop_token_ids"] == [7]
     kw = sampling_kwargs(GenerationRequest(prompt="x", temperature=0, top_p=0.5, repetition_penalty=1.0), d)
     assert (kw["temperature"], kw["top_p"], kw["repetition_penalty"]) == (0, 0.5, 1.0)
