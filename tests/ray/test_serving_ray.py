@@ -114,6 +114,48 @@ def test_openai_client(api_url, adapters):
 
 
 @pytest.mark.timeout(300)
+def test_openai_sdk_contract_version_header_and_feedback_by_completion_id(api_url, adapters, client, ray_settings):
+    """Through Serve: OpenAI errors, the true streamed finish_reason and usage, the version header after a promotion,
+    and feedback that refers to the answer by its id and lands on the version that gave it."""
+    import openai
+    from sqlalchemy import select
+
+    from clara_ray.db.engine import Database
+    from clara_ray.db.tables import Feedback
+
+    oa = openai.OpenAI(base_url=api_url + "/v1", api_key="unused", max_retries=0)
+    ask = [{"role": "user", "content": PROMPT}]
+    with pytest.raises(openai.NotFoundError) as e:
+        oa.chat.completions.create(model="nope", messages=ask)
+    assert e.value.code == "model_not_found" and "srv0" in e.value.message
+    with pytest.raises(openai.BadRequestError) as e:
+        oa.chat.completions.create(model="srv5", messages=ask, response_format={"type": "json_object"})
+    assert e.value.param == "response_format"
+    chunks = list(oa.chat.completions.create(model="srv5", messages=ask, max_tokens=4, stream=True,
+                                             stream_options={"include_usage": True}))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+    assert chunks[-1].usage.completion_tokens == 4
+
+    raw = oa.chat.completions.with_raw_response.create(model="srv5", messages=ask, max_tokens=4)
+    assert raw.headers["x-clara-model-version"] == "srv5@v1"
+    assert client.post("/api/serving/activate_adapter", json={"adapter": "srv5@v2"}).status_code == 200
+    raw = oa.chat.completions.with_raw_response.create(model="srv5", messages=ask, max_tokens=8)
+    assert raw.headers["x-clara-model-version"] == "srv5@v2"  # this API replica dropped its alias cache
+    answer = raw.parse()
+
+    r = client.post("/api/feedback", json={"completion_id": answer.id, "rating": 0.2,
+                                           "correction": "Nach § 35 BauGB ist ein Außenbereichsvorhaben nur "
+                                                         "ausnahmsweise zulässig."})
+    assert r.status_code == 201 and r.json()["accepted"], r.text
+    with Database(ray_settings.storage.database_url).session() as s:
+        row = s.scalars(select(Feedback).where(Feedback.completion_id == answer.id)).one()
+    assert (row.version_id, row.alias, row.response) == (adapters["srv5@v2"], "srv5", answer.choices[0].message.content)
+    assert client.post("/api/feedback", json={"completion_id": "chatcmpl-unknown", "rating": 1}).status_code == 404
+    logged = client.get(f"/api/completions/{answer.id}").json()  # from the log, written or still queued
+    assert (logged["version_ref"], logged["output"]) == ("srv5@v2", answer.choices[0].message.content)
+
+
+@pytest.mark.timeout(300)
 def test_lru_evicts_beyond_replica_capacity(client, adapters):
     for ref in adapters:  # 12 versions > 8 per replica
         generate(client, ref, max_tokens=2)
