@@ -44,7 +44,8 @@ def test_console_search_to_dataset_to_training_to_promotion(api_url, client, tmp
         page.set_default_timeout(60_000)
         page.goto(f"{api_url}/")  # redirects to the console; security mode off: no login
         page.get_by_test_id("who").wait_for()
-        assert page.locator("header nav a").all_inner_texts() == ["Datasets", "Training", "Adapters", "Learning loop"]
+        assert page.locator("header nav a").all_inner_texts() == ["Datasets", "Training", "Adapters", "Learning loop",
+                                                                "Playground", "Completions"]
 
         # ---- Dataset Explorer: search, preview, create a dataset from the selection, analyze, export
         search = page.get_by_test_id("search")

@@ -1,11 +1,13 @@
-// Console shell: login, the signed-in user's permissions, navigation between the four views (URL fragment).
+// Console shell: login, the signed-in user's permissions, navigation between the views (URL fragment).
 import { render, useEffect, useState } from '../vendor/preact-htm.mjs';
 import { api } from './api.js';
 import { auth, finishOidcLogin, loadConfig, logout, startOidcLogin } from './auth.js';
 import { can, html } from './ui.js';
 import { AdapterManager } from './views/adapters.js';
+import { Completions } from './views/completions.js';
 import { DatasetExplorer } from './views/datasets.js';
 import { LearningLoop } from './views/learning.js';
+import { Playground } from './views/playground.js';
 import { TrainingMonitor } from './views/training.js';
 
 const VIEWS = [
@@ -13,6 +15,8 @@ const VIEWS = [
   { id: 'training', title: 'Training', permission: 'training:read', View: TrainingMonitor },
   { id: 'adapters', title: 'Adapters', permission: 'adapters:read', View: AdapterManager },
   { id: 'learning', title: 'Learning loop', permission: 'training:read', View: LearningLoop },
+  { id: 'playground', title: 'Playground', permission: 'serving:generate', View: Playground },
+  { id: 'completions', title: 'Completions', permission: 'completions:read', View: Completions },
 ];
 
 const currentRoute = () => location.hash.replace(/^#\/?/, '') || 'datasets';
