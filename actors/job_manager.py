@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ray
 
-from actors.backend import detached_singleton
+from actors.backend import VersionedActor, detached_singleton
 from actors.training_runner import RayLauncher
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
@@ -15,8 +15,9 @@ MANAGER_NAME = "clara-job-manager"
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
-class JobManagerActor:
-    def __init__(self, settings: dict):
+class JobManagerActor(VersionedActor):
+    def __init__(self, settings: dict, deploy_version: str):
+        super().__init__(deploy_version)
         self.settings = settings_from_dict(settings)
         ns = self.settings.ray.namespace
         self.manager = JobManager(self.settings, Database(self.settings.storage.database_url),
@@ -28,6 +29,7 @@ class JobManagerActor:
         if not self._started:
             self._started = True
             await self.manager.start()
+            self.manager.start_retention()  # the scheduled cleanup lives here: one per deployment
         return True
 
     async def create(self, request: dict, created_by: str | None = None) -> dict:
@@ -63,6 +65,7 @@ class JobManagerActor:
         return self.manager.events.last_seq
 
 
-def get_or_create_job_manager(settings: ClaraSettings):
-    """The one manager of this deployment (created on first use), ready to take jobs."""
-    return detached_singleton(JobManagerActor, MANAGER_NAME, settings)
+def get_or_create_job_manager(settings: ClaraSettings, *, replace_stale: bool = True):
+    """The one manager of this deployment (created on first use, replaced when its code/settings version differs
+    unless `replace_stale` is False), ready to take jobs."""
+    return detached_singleton(JobManagerActor, MANAGER_NAME, settings, replace_stale=replace_stale)

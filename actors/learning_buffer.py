@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ray
 
-from actors.backend import ActorBackend, detached_singleton
+from actors.backend import ActorBackend, VersionedActor, detached_singleton
 from actors.job_manager import get_or_create_job_manager
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
 from clara_ray.learning.evaluate import perplexity_of
-from clara_ray.learning.feedback import FeedbackSample
+from clara_ray.learning.feedback import FeedbackResult, FeedbackSample
 from clara_ray.learning.loop import LearningLoop
 from clara_ray.model.chat_format import resolve_chat_template
 from clara_ray.training.pipeline import base_model_path
@@ -23,8 +23,9 @@ def _perplexity(base: str, adapter_path: str | None, records: list, chat_templat
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
-class LearningBufferActor:
-    def __init__(self, settings: dict):
+class LearningBufferActor(VersionedActor):
+    def __init__(self, settings: dict, deploy_version: str):
+        super().__init__(deploy_version)
         s = settings_from_dict(settings)
         base = base_model_path(s)
         from clara_ray.adapters.store import AdapterStore
@@ -37,7 +38,9 @@ class LearningBufferActor:
             path = str(store.local_path(uri, cache)) if uri else None
             return await _perplexity.remote(base, path, records, template)
 
-        self.loop = LearningLoop(s, Database(s.storage.database_url), ActorBackend(get_or_create_job_manager(s)), evaluate)
+        # Attach to the deployment's manager; only a deploy (the API) replaces a stale one.
+        jobs = ActorBackend(get_or_create_job_manager(s, replace_stale=False))
+        self.loop = LearningLoop(s, Database(s.storage.database_url), jobs, evaluate)
         self._started = False
 
     async def ready(self) -> bool:
@@ -47,10 +50,13 @@ class LearningBufferActor:
             await self.loop.start()
         return True
 
-    async def add_feedback(self, items: list[dict]) -> list[dict]:
-        """`items`: FeedbackSample.model_dump() dicts (the API resolves feedback by completion id first)."""
+    async def add_feedback(self, items: list[dict], caller: str | None = None,
+                           item_keys: list[str | None] | None = None) -> list[FeedbackResult]:
+        """`items`: FeedbackSample.model_dump() dicts (the API resolves feedback by completion id first);
+        `caller` and `item_keys` let a retried request be answered as stored (see LearningBuffer.add)."""
         await self.ready()
-        return await self.loop.add([FeedbackSample.model_validate(i) for i in items])
+        return await self.loop.add([FeedbackSample.model_validate(i) for i in items], caller=caller,
+                                   item_keys=item_keys)
 
     async def stats(self) -> dict:
         await self.ready()
@@ -81,6 +87,7 @@ class LearningBufferActor:
         return os.getpid()
 
 
-def get_or_create_learning_buffer(settings: ClaraSettings):
-    """The one learning buffer of this deployment (created on first use), with its triggers running."""
-    return detached_singleton(LearningBufferActor, BUFFER_NAME, settings)
+def get_or_create_learning_buffer(settings: ClaraSettings, *, replace_stale: bool = True):
+    """The one learning buffer of this deployment (created on first use, replaced when its code/settings version
+    differs unless `replace_stale` is False), with its triggers running."""
+    return detached_singleton(LearningBufferActor, BUFFER_NAME, settings, replace_stale=replace_stale)

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from clara_ray.console.settings import ConsoleSettings
 from clara_ray.datasets.settings import DatasetSettings
 from clara_ray.security.settings import SecurityConfig
+from clara_ray.server_paths import PROJECT_DIR, check_root_entry
 
 DEFAULT_CONFIG_PATH = Path("configs/clara.yaml")
 
@@ -36,6 +37,11 @@ class StorageSettings(Section):
     """Where adapter versions are written: a local folder (default `<data_dir>/adapters`) or any fsspec/pyarrow URI (s3://, gs://)."""
     checkpoint_uri: str = ""
     """Ray Train storage path for checkpoints (default `<data_dir>/checkpoints`); must be shared storage on a multi-node cluster."""
+    project_dir: Path | None = None
+    """Base of relative server paths: relative root entries (`training.data_roots`, ...) and relative paths sent by
+    clients. Default: the folder holding the `clara_ray` package in the process that loads the configuration (the
+    repository root in a checkout). Fixed at load like data_dir, so Ray actors running from a working-dir copy
+    resolve paths the same way as the driver that started them."""
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> "StorageSettings":
@@ -47,6 +53,7 @@ class StorageSettings(Section):
             object.__setattr__(self, "adapter_store_uri", str(self.data_dir / "adapters"))
         if not self.checkpoint_uri:
             object.__setattr__(self, "checkpoint_uri", str(self.data_dir / "checkpoints"))
+        object.__setattr__(self, "project_dir", (self.project_dir or PROJECT_DIR).expanduser().resolve())
         return self
 
 
@@ -134,6 +141,12 @@ class TrainingSettings(Section):
     """Evaluate validation perplexity every N steps (0 = only at the end of each epoch)."""
     data_cpus: float = Field(0.25, gt=0)
     """CPUs per Ray Data task during preparation."""
+    data_roots: list[str] = ["{data_dir}", "{resources}"]
+    """Folders (or URI prefixes such as s3://bucket/data) a job's `data_paths` must lie in, after symlinks are
+    resolved; elsewhere is HTTP 403. Placeholders `{data_dir}`, `{resources}` (bundled corpus), `{project}`;
+    relative entries and relative client paths resolve against the project folder (clara_ray/server_paths.py)."""
+
+    _roots = field_validator("data_roots")(lambda cls, v: [check_root_entry(e) for e in v])
     seed: int = 0
     """Seed for shuffling, LoRA init and dropout."""
 
@@ -219,6 +232,10 @@ class ServingSettings(Section):
     """Largest `max_tokens` accepted (400 beyond)."""
     alias_ttl_seconds: float = Field(1.0, ge=0)
     """How long an alias -> version lookup is cached; a promotion reaches new requests within this."""
+    adapter_import_roots: list[str] = ["{data_dir}/imports"]
+    """Folders (or URI prefixes) `POST /api/serving/load_adapter` may import PEFT folders from, after symlinks are
+    resolved; elsewhere is HTTP 403. Same entry rules as `training.data_roots`."""
+    _roots = field_validator("adapter_import_roots")(lambda cls, v: [check_root_entry(e) for e in v])
     vllm_max_loras: int = Field(8, ge=1)
     """vLLM: adapters in one batch (GPU slots)."""
     vllm_max_cpu_loras: int = Field(32, ge=1)
@@ -246,7 +263,14 @@ class RouterSettings(Section):
 
 class LearningSettings(Section):
     buffer_size: int = Field(500, ge=1)
-    """Pending samples kept per deployment; beyond it the lowest-priority ones are dropped."""
+    """Pending (acknowledged, not yet trained) samples per deployment. What happens beyond it is `overflow`."""
+    overflow: Literal["wait", "drop_lowest"] = "wait"
+    """At `buffer_size` pending samples. "wait": nothing acknowledged is dropped; new feedback is refused (HTTP 503
+    with Retry-After, or per item `rejected` with `retryable: true`) until cycles have claimed the backlog.
+    "drop_lowest": new feedback is queued and the lowest-priority pending samples are marked dropped (counted in
+    clara_learning_feedback_total{outcome="dropped"} and shown in GET /api/learning/buffer)."""
+    full_retry_after_seconds: int = Field(30, ge=1)
+    """Retry-After of a feedback request refused because the buffer is full (overflow "wait")."""
     quality_threshold: float = Field(0.5, ge=0, le=1)
     """Feedback with a lower quality score is rejected (with the reason)."""
     min_batch_size: int = Field(50, ge=1)
@@ -254,7 +278,8 @@ class LearningSettings(Section):
     train_interval_seconds: float = Field(300, gt=0)
     """Time trigger: a cycle starts this long after the last one when at least one new sample is pending."""
     max_batch_size: int = Field(200, ge=1)
-    """Most samples one cycle trains on (highest priority first)."""
+    """Most samples one cycle claims (highest priority first): a backlog above `min_batch_size` grows the next
+    cycle's batch up to this; the rest waits for the cycles after it (the size trigger fires again at once)."""
     min_improvement: float = Field(0.01, ge=0, lt=1)
     """Gate: validation perplexity must drop by at least this fraction to promote."""
     max_regression: float = Field(0.02, ge=0, lt=1)
@@ -269,6 +294,23 @@ class LearningSettings(Section):
     """A cycle whose training job runs longer fails."""
     check_interval_seconds: float = Field(1.0, gt=0)
     """How often the buffer checks its triggers."""
+
+
+class RetentionSettings(Section):
+    """The scheduled cleanup (clara_ray/retention.py, run by the job manager actor). Jobs and their checkpoints age
+    by `training.cleanup_after_days`, completions by `serving.completion_log.retention_days`. It never removes an
+    alias's active or previous version (or the job that made it), nor feedback that no finished cycle has used."""
+
+    enabled: bool = True
+    """Run the cleanup periodically in the job manager actor."""
+    interval_seconds: float = Field(3600, gt=0)
+    """Time between cleanup passes (the first runs when the job manager starts)."""
+    rejected_versions_after_days: int = Field(14, ge=1)
+    """Files of rejected adapter versions older than this are deleted from the adapter store (the registry row
+    stays, marked as removed: its ratings and lineage remain)."""
+    feedback_after_days: int = Field(90, ge=1)
+    """Feedback rows older than this are deleted once a finished cycle used them, or they were only a rating or
+    dropped; pending samples and those of a running cycle are kept whatever their age."""
 
 
 class ClaraSettings(BaseSettings):
@@ -288,6 +330,7 @@ class ClaraSettings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     router: RouterSettings = RouterSettings()
     learning: LearningSettings = LearningSettings()
+    retention: RetentionSettings = RetentionSettings()
     datasets: DatasetSettings = DatasetSettings()
     security: SecurityConfig = SecurityConfig()
     console: ConsoleSettings = ConsoleSettings()

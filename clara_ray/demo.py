@@ -6,8 +6,10 @@ Driven by `jobs/demo.py` (which starts Ray and the Serve app) and reused by `ben
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 # Loop settings sized for the tiny model on 2 CPUs (production defaults live in configs/clara.yaml).
 DEMO_OVERRIDES = {"learning": {"min_batch_size": 20, "learning_rate": 2e-3, "epochs": 2, "min_improvement": 0.005,
@@ -15,8 +17,22 @@ DEMO_OVERRIDES = {"learning": {"min_batch_size": 20, "learning_rate": 2e-3, "epo
 QUESTION = "Brauche ich für einen Carport im Außenbereich eine Baugenehmigung?"
 
 
+_terminal: TextIO | None = None  # where the demo's own lines go; None = sys.stdout (jobs/demo.py sets the terminal)
+
+
+def use_terminal(stream: TextIO | None) -> None:
+    """Send the demo's progress lines to `stream` (the real terminal while stdout/stderr go to the log file)."""
+    global _terminal
+    _terminal = stream
+
+
+def show(line: str) -> None:
+    """One line of the demo's own output."""
+    print(line, file=_terminal or sys.stdout, flush=True)
+
+
 def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+    show(f"[{time.strftime('%H:%M:%S')}] {msg}")
 
 
 def follow_job(client, job_id: str, timeout: float = 900) -> dict:
@@ -29,7 +45,7 @@ def follow_job(client, job_id: str, timeout: float = 900) -> dict:
         line += f"  loss {m['loss']:.3f}" if "loss" in m else ""
         line += f"  val ppl {m['perplexity']:.2f}" if "perplexity" in m else ""
         if line != last:
-            print(line, flush=True)
+            show(line)
             last = line
         if v["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
             return v

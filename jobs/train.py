@@ -74,7 +74,7 @@ def submit(req, settings) -> dict:
 
     from actors.job_manager import get_or_create_job_manager
 
-    manager = get_or_create_job_manager(settings)
+    manager = get_or_create_job_manager(settings, replace_stale=False)  # attach; only a deploy replaces it
     job = ray.get(manager.create.remote(req.model_dump(mode="json"), "jobs.train"))
     print(f"job {job['job_id']} queued", flush=True)
     return ray.get(manager.wait_finished.remote(job["job_id"], 24 * 3600))

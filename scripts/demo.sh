@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install (idempotent) and run the demo on embedded defaults (local Ray, SQLite, tiny base model).
+# Install (skipped while .venv is current, see install.sh) and run the demo on embedded defaults (local Ray, SQLite, tiny base model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh test

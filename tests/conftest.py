@@ -71,4 +71,12 @@ def settings(tmp_path, monkeypatch):
         if k.startswith("CLARA_"):
             monkeypatch.delenv(k)
     monkeypatch.setenv("CLARA_CONFIG", str(tmp_path / "none.yaml"))
-    return load_settings(storage={"data_dir": tmp_path / "clara"})
+    return load_settings(storage={"data_dir": tmp_path / "clara"}, **roots_in(tmp_path))
+
+
+def roots_in(folder) -> dict:
+    """Settings overrides that let client-named server paths (data_paths, ingest, import, export) lie in `folder`,
+    a test's temp dir, besides the defaults (clara_ray/server_paths.py)."""
+    return {"training": {"data_roots": [str(folder), "{resources}"]},
+            "serving": {"adapter_import_roots": [str(folder)]},
+            "datasets": {"ingest_roots": [str(folder), "{resources}"], "export_roots": [str(folder)]}}

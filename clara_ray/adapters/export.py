@@ -7,13 +7,11 @@ import shutil
 import tarfile
 import tempfile
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from clara_ray.adapters.registry import InvalidReference, RegistryConflict
 from clara_ray.adapters.store import AdapterStore
-
-_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
+from clara_ray.names import InvalidName, NameKind, check_name
 
 class InvalidExportPath(InvalidReference):
     """`output_dir` is not a safe relative folder name (HTTP 422)."""
@@ -50,17 +48,22 @@ def remove_archive(path: Path) -> None:
 
 
 def check_export_name(output_dir: str) -> str:
-    """A relative folder name (`a` or `a/b`): no absolute path, no `..`, no control characters. Raises ValueError."""
-    if not output_dir or any(ord(c) < 32 or ord(c) == 127 for c in output_dir):
-        raise ValueError("output_dir must be a non-empty name without control characters or newlines")
-    if output_dir.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", output_dir):
-        raise ValueError(f"output_dir must be relative to the exports folder, not an absolute path: {output_dir!r}")
-    parts = PurePosixPath(output_dir).parts
-    if ".." in parts or "\\" in output_dir:
-        raise ValueError(f"output_dir must not contain '..' or backslashes: {output_dir!r}")
-    if len(output_dir) > 200 or not all(_PART.fullmatch(p) for p in parts):
-        raise ValueError(f"output_dir parts must be letters, digits, '.', '_', '-' (start with a letter or digit), "
-                         f"200 characters at most: {output_dir!r}")
+    """A relative folder name (`a` or `a/b`, at most 4 levels, 200 characters), each folder a valid
+    clara_ray/names.py PATH_PART name: no absolute path, `..`, backslash or control character. Raises ValueError."""
+    if not output_dir:
+        raise ValueError("output_dir must not be empty")
+    if len(output_dir) > 200:
+        raise ValueError(f"output_dir is {len(output_dir)} characters long, the limit is 200")
+    if output_dir.startswith(("/", "~")) or re.match(r"[A-Za-z]:", output_dir):
+        raise ValueError("output_dir must be relative to the exports folder, not an absolute path")
+    parts = output_dir.split("/")
+    if len(parts) > 4:
+        raise ValueError("output_dir may have at most 4 folder levels")
+    for part in parts:
+        try:
+            check_name(part, NameKind.PATH_PART)
+        except InvalidName as e:
+            raise ValueError(f"output_dir folder {part[:40]!r} {e}") from None
     return output_dir
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -10,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import AdapterAlias, AdapterVersion, new_id, utcnow
+from clara_ray.names import InvalidName, parse_adapter_ref
 
-REF_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_-]{1,47})(?:@v(?P<version>\d+))?$")
 
 
 class UnknownAdapter(LookupError):
@@ -27,11 +26,11 @@ class RegistryConflict(ValueError):
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
-    """`name` -> (name, None); `name@v3` -> (name, 3). Raises ValueError on anything else."""
-    m = REF_RE.match(ref or "")
-    if not m:
-        raise InvalidReference(f"invalid adapter reference {ref!r}: use 'name' or 'name@vN'")
-    return m["name"], int(m["version"]) if m["version"] else None
+    """`name` -> (name, None); `name@v3` -> (name, 3) (clara_ray/names.py rules). Raises InvalidReference."""
+    try:
+        return parse_adapter_ref(ref)
+    except InvalidName as e:
+        raise InvalidReference(f"invalid adapter reference {str(ref)[:64]!r}: {e}") from None
 
 
 @dataclass

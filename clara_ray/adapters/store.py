@@ -12,6 +12,10 @@ from pathlib import Path
 
 import fsspec
 
+from clara_ray.adapters.registry import InvalidReference
+from clara_ray.names import InvalidName, NameKind, check_name
+from clara_ray.training.spec import check_adapter_name
+
 
 class AdapterStore:
     def __init__(self, root_uri: str):
@@ -20,12 +24,18 @@ class AdapterStore:
         self.is_local = self.fs.protocol in ("file", "local") or "file" in (self.fs.protocol or ())
 
     def uri_for(self, name: str, version_id: str) -> str:
+        """`<root>/<name>/<version_id>`; both parts are checked again here, as they become folders."""
+        try:
+            check_adapter_name(name)
+            check_name(version_id, NameKind.PATH_PART)
+        except InvalidName as e:
+            raise InvalidReference(f"adapter folder name: {e}") from None
         return f"{self.root_uri}/{name}/{version_id}"
 
     def put(self, local_dir: Path, name: str, version_id: str) -> str:
         """Copy a local adapter folder into the store; returns its URI."""
         if not (Path(local_dir) / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"{local_dir} is not a PEFT adapter folder (no adapter_config.json)")
+            raise FileNotFoundError("not a PEFT adapter folder (no adapter_config.json)")
         uri = self.uri_for(name, version_id)
         _, dest = fsspec.core.url_to_fs(uri)
         if self.is_local:

@@ -25,8 +25,8 @@ log = logging.getLogger("clara.auth")
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     "admin": {"*"},
-    "trainer": {"training:create", "training:read", "training:cancel", "datasets:create", "datasets:read",
-                "datasets:export", "adapters:activate", "adapters:read"},
+    "trainer": {"training:create", "training:read", "training:cancel", "learning:trigger", "datasets:create",
+                "datasets:read", "datasets:export", "adapters:activate", "adapters:read"},
     "analyst": {"datasets:read", "datasets:search", "training:read", "adapters:read"},
     "user": {"serving:generate", "adapters:read"},
     "auditor": {"training:read", "datasets:read", "adapters:read", "audit:read", "metrics:read", "completions:read"},
@@ -67,7 +67,7 @@ _DENIALS = (AuthenticationFailed, AuthUnavailable, RateLimited, PermissionDenied
 
 
 def require(permission: str):
-    """FastAPI dependency (HTTP and WebSocket): the caller's Principal, after auth, rate limit and `permission`."""
+    """FastAPI dependency (HTTP and WebSocket): the caller's Principal, after auth, `permission`, then rate limit."""
 
     async def dependency(conn: HTTPConnection) -> Principal:
         conn.state.permission = permission  # read by the audit middleware
@@ -75,13 +75,13 @@ def require(permission: str):
             rt = runtime_for(conn.app)
             principal = await _principal(conn, rt, permission)
             conn.state.principal = principal
+            if not principal.can(permission):  # before the limit: a denied call is a 403 and spends no budget
+                raise PermissionDenied(permission)
             if rt is not None and rt.limiter is not None:
                 who = f"ip:{client_ip(conn.scope, rt.cfg.trust_proxy_headers)}" if principal is ANONYMOUS \
                     else principal.subject
                 rt.limiter.check(who=who, permission=permission, method=conn.scope.get("method", "WS"),
                                  route=route_template(conn.scope))
-            if not principal.can(permission):
-                raise PermissionDenied(permission)
         except _DENIALS as e:
             conn.state.denial = getattr(e, "reason", None) or str(e)
             if conn.scope["type"] == "websocket":

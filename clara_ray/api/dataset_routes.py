@@ -18,6 +18,7 @@ from clara_ray.datasets.errors import StoreUnavailable
 from clara_ray.datasets.schemas import (
     NAME_PATTERN,
     AnalyzeRequest,
+    DatasetName,
     CreateDatasetRequest,
     ExportRequest,
     IngestRequest,
@@ -99,7 +100,7 @@ async def search_keyword(body: SearchRequest, request: Request,
 @router.get("")
 async def list_datasets(request: Request, who: Annotated[Principal, require("datasets:read")],
                         name: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
-                        offset: Annotated[int, Query(ge=0)] = 0,
+                        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,  # bounded: SQL takes int64
                         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
     """Dataset versions, newest first; `name` lists the versions of one dataset."""
     limit = min(limit, request.app.state.settings.api.max_page_size)
@@ -116,7 +117,7 @@ async def create_dataset(body: CreateDatasetRequest, request: Request,
 @router.post("/upload", status_code=201)
 async def upload_dataset(request: Request, who: Annotated[Principal, require("datasets:create")],
                          file: Annotated[UploadFile, File()],
-                         name: Annotated[str, Form(pattern=NAME_PATTERN)],
+                         name: Annotated[DatasetName, Form()],
                          description: Annotated[str | None, Form(max_length=2000)] = None) -> dict:
     """A new immutable version from an uploaded JSONL/JSON/CSV/Parquet file of training records."""
     cfg = getattr(getattr(request.app.state, "datasets", None), "cfg", None)

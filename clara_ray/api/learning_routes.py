@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, Header, Query, Request, WebSocket
 from pydantic import BaseModel, Field
 
 from clara_ray.adapters.registry import UnknownAdapter
@@ -13,7 +13,8 @@ from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
 from clara_ray.api.completion_routes import COMPLETIONS_READ
 from clara_ray.api.ws import pump_events
-from clara_ray.learning.feedback import FeedbackIn, FeedbackSample
+from clara_ray.learning.buffer import BufferFull
+from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample, FeedbackStatus
 from clara_ray.learning.feedback_refs import CompletionNotFound, InvalidFeedbackReference, resolve
 from clara_ray.learning.ratings import VersionRating, ratings_for_adapter
 from clara_ray.training.spec import ADAPTER_NAME_RE
@@ -24,6 +25,24 @@ router = APIRouter(tags=["learning"])
 class FeedbackBatch(BaseModel):
     model_config = {"extra": "forbid"}
     items: list[FeedbackIn] = Field(min_length=1, max_length=5000)
+
+
+class FeedbackBatchResult(BaseModel):
+    accepted: int
+    """Items queued for training."""
+    rejected: int
+    """Items not queued (rejected, or kept as a rating only)."""
+    results: list[FeedbackResult]
+    """One per item, in the order sent."""
+
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[!-~]+$",
+    description="Any unique printable-ASCII string per logical request: a retry with the same key (same caller) "
+                "gets the stored samples' results back (`replayed: true`) instead of duplicate rejections.")]
+
+FULL_RESPONSE = {503: {"description": "The learning buffer is full (learning.overflow \"wait\"); nothing was "
+                                      "stored. Retry after the Retry-After header's seconds."}}
 
 
 class TriggerBody(BaseModel):
@@ -56,31 +75,58 @@ async def _resolve(body: FeedbackIn, request: Request, who: Principal) -> Feedba
     return await asyncio.to_thread(resolve, body, log, caller=who.subject, may_read_all=who.can(COMPLETIONS_READ))
 
 
-@router.post("/api/feedback", status_code=201)
-async def feedback(body: FeedbackIn, request: Request, who: Annotated[Principal, require("serving:generate")]):
+def _item_keys(key: str | None, n: int) -> list[str | None]:
+    """Per item of a request: "<Idempotency-Key>#<position>" (so a batch's items are told apart), or None."""
+    return [f"{key}#{i}" if key else None for i in range(n)]
+
+
+def _refuse_if_full(results: list[FeedbackResult]) -> None:
+    """Nothing was stored and the buffer is full: 503 with Retry-After rather than a 201 nobody retries."""
+    if any(r.retryable for r in results) and not any(r.id for r in results):
+        full = next(r for r in results if r.retryable)
+        raise BufferFull(full.reason or "learning buffer full", full.retry_after or 1)
+
+
+@router.post("/api/feedback", status_code=201, response_model=FeedbackResult, responses=FULL_RESPONSE)
+async def feedback(body: FeedbackIn, request: Request, who: Annotated[Principal, require("serving:generate")],
+                   idempotency_key: IdempotencyKey = None) -> FeedbackResult:
     """One sample, inline or by `completion_id` (then prompt, response and adapter come from the completion log and
-    must be omitted or equal the logged ones); accepted (durably stored before this answer) or rejected with the
-    reason. By reference: unknown id or another caller's completion 404, a base-model completion 422."""
+    must be omitted or equal the logged ones). `status` says what happened: `queued` (durably stored before this
+    answer, waits for a learning cycle), `rating_only` (nothing to train on, kept as a rating of the version that
+    answered) or `rejected` with the reason. A retry (same Idempotency-Key, or the identical sample) answers the
+    stored result with `replayed: true`. By reference: unknown id or another caller's completion 404, a
+    base-model completion 422. A full buffer answers 503 with Retry-After."""
     sample = await _resolve(body, request, who)
-    return (await _loop(request).add_feedback([sample.model_dump()]))[0]
+    (result,) = await _loop(request).add_feedback([sample.model_dump()], caller=who.subject,
+                                                  item_keys=_item_keys(idempotency_key, 1))
+    _refuse_if_full([result])
+    return result
 
 
-@router.post("/api/feedback/batch", status_code=201)
+@router.post("/api/feedback/batch", status_code=201, response_model=FeedbackBatchResult, responses=FULL_RESPONSE)
 async def feedback_batch(body: FeedbackBatch, request: Request,
-                         who: Annotated[Principal, require("serving:generate")]):
-    """Many samples; an item whose completion_id cannot be used is rejected with the reason, the others proceed."""
-    results: list[dict | None] = []
+                         who: Annotated[Principal, require("serving:generate")],
+                         idempotency_key: IdempotencyKey = None) -> FeedbackBatchResult:
+    """Many samples, each acknowledged as in POST /api/feedback; an item whose completion_id cannot be used is
+    rejected with the reason, the others proceed. With an Idempotency-Key, item i of a retry is recognised by
+    the key and its position. When the buffer is full and nothing was stored: 503 with Retry-After."""
+    results: list[FeedbackResult | None] = []
     samples: list[FeedbackSample] = []
-    for item in body.items:
+    keys: list[str | None] = []
+    for i, (item, key) in enumerate(zip(body.items, _item_keys(idempotency_key, len(body.items)))):
         try:
             samples.append(await _resolve(item, request, who))
+            keys.append(key)
             results.append(None)
         except (CompletionNotFound, InvalidFeedbackReference) as e:
-            results.append({"accepted": False, "quality": 0.0, "reason": str(e)})
-    added = iter(await _loop(request).add_feedback([s.model_dump() for s in samples]) if samples else [])
-    results = [r if r is not None else next(added) for r in results]
-    return {"accepted": sum(r["accepted"] for r in results), "rejected": sum(not r["accepted"] for r in results),
-            "results": results}
+            results.append(FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, reason=str(e)))
+    stored = await _loop(request).add_feedback([s.model_dump() for s in samples], caller=who.subject,
+                                               item_keys=keys) if samples else []
+    added = iter(stored)
+    final = [r if r is not None else next(added) for r in results]
+    _refuse_if_full(final)
+    accepted = sum(r.accepted for r in final)
+    return FeedbackBatchResult(accepted=accepted, rejected=len(final) - accepted, results=final)
 
 
 @router.get("/api/feedback/ratings", response_model=AdapterRatings)
@@ -106,7 +152,7 @@ async def cycles(request: Request, who: Annotated[Principal, require("training:r
 
 
 @router.post("/api/learning/trigger", status_code=202)
-async def trigger(body: TriggerBody, request: Request, who: Annotated[Principal, require("training:create")]):
+async def trigger(body: TriggerBody, request: Request, who: Annotated[Principal, require("learning:trigger")]):
     """Start a cycle now for this adapter (coalesced if one is running)."""
     return await _loop(request).trigger(body.adapter)
 

@@ -13,9 +13,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from clara_ray.api.auth import Principal, require
+from clara_ray.api.pinning import allow_inactive
 from clara_ray.api.backends import backend
 from clara_ray.api.openai_schemas import ChatBody, CompletionBody
 from clara_ray.api.openai_stream import Choice, Shape, sse_response
@@ -47,11 +48,17 @@ async def models(request: Request, who: Annotated[Principal, require("adapters:r
     return {"object": "list", "data": _svc(request).catalog.models()}
 
 
-@router.post("/completions")
+SSE_EVENT = {"type": "object", "properties": {"data": {"type": "string"}}}  # as OpenAPI describes one SSE event
+SSE = {200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+             "description": "JSON, or with `stream: true` server-sent events ending in `data: [DONE]`"}}
+
+
+@router.post("/completions", responses=SSE)
 async def completions(body: CompletionBody, request: Request,
                       who: Annotated[Principal, require("serving:generate")]):
     svc, cid, created = _svc(request), _new_id("cmpl"), int(time.time())
-    call = Call(completion_id=cid, route="completion", caller=who.subject)
+    call = Call(completion_id=cid, route="completion", caller=who.subject,
+                allow_inactive=allow_inactive(request, who))
     params = {**body.sampling(), "logprobs": body.logprobs}
     if body.max_tokens is not None:
         params["max_tokens"] = body.max_tokens
@@ -67,13 +74,14 @@ async def completions(body: CompletionBody, request: Request,
     return _json(shape, outs, chat=False, per_prompt=body.n)
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=SSE)
 async def chat_completions(body: ChatBody, request: Request,
                            who: Annotated[Principal, require("serving:generate")]):
     svc, cid, created = _svc(request), _new_id("chatcmpl"), int(time.time())
     turns = [m.as_turn() for m in body.messages]
     limit, field = body.token_limit
-    call = Call(completion_id=cid, route="chat", caller=who.subject, messages=turns, max_tokens_field=field)
+    call = Call(completion_id=cid, route="chat", caller=who.subject, messages=turns, max_tokens_field=field,
+                allow_inactive=allow_inactive(request, who))
     prompt, prompt_ids = svc.chat_prompt(turns)
     params = {**body.sampling(), "logprobs": body.logprobs_k, "prompt_token_ids": prompt_ids}
     if limit is not None:

@@ -16,7 +16,9 @@ from starlette.background import BackgroundTask
 from clara_ray.adapters.export import check_export_name, remove_archive
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
+from clara_ray.api.pinning import allow_inactive
 from clara_ray.serving.service import Call
+from clara_ray.training.spec import check_adapter_name
 
 router = APIRouter(prefix="/api/serving", tags=["serving"])
 log = logging.getLogger("clara.api")
@@ -49,8 +51,9 @@ class GenerateBody(BaseModel):
     def params(self) -> dict:
         return self.model_dump(exclude={"prompt", "adapter"})
 
-    def call(self, who: Principal) -> Call:
-        return Call(completion_id=f"gen-{uuid.uuid4().hex[:24]}", route="generate", caller=who.subject)
+    def call(self, who: Principal, allow_inactive: bool = False) -> Call:
+        return Call(completion_id=f"gen-{uuid.uuid4().hex[:24]}", route="generate", caller=who.subject,
+                    allow_inactive=allow_inactive)
 
 
 class BatchBody(BaseModel):
@@ -61,9 +64,13 @@ class BatchBody(BaseModel):
 class LoadBody(BaseModel):
     model_config = {"extra": "forbid"}
     name: str = Field(max_length=48)
-    path: str = Field(max_length=1024)
+    """Adapter name (alias) to register the version under (clara_ray/names.py rules)."""
+    path: str = Field(min_length=1, max_length=1024)
+    """PEFT folder on the server, under `serving.adapter_import_roots` (403 otherwise)."""
     domain: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=2000)
+
+    _check_name = field_validator("name")(lambda cls, v: check_adapter_name(v))
 
 
 class ActivateBody(BaseModel):
@@ -77,6 +84,8 @@ class RollbackBody(BaseModel):
     name: str = Field(max_length=48)
     to_version: int | None = Field(None, ge=1)
     """Version number to re-activate; default the previously active one."""
+
+    _check_name = field_validator("name")(lambda cls, v: check_adapter_name(v))
 
 
 class MergeBody(BaseModel):
@@ -92,12 +101,14 @@ class MergeBody(BaseModel):
 
 class RouterConfigBody(BaseModel):
     model_config = {"extra": "forbid"}
+    # An omitted field keeps its value; only default_adapter may be null (no default). The others are not
+    # Optional, so an explicit null is a 422 naming the field, not a value stored into the router.
     default_adapter: str | None = None
-    hard_domain: float | None = Field(None, ge=0)
-    conf_low: float | None = Field(None, ge=0, le=1)
-    conf_high: float | None = Field(None, ge=0, le=1)
-    use_embeddings: bool | None = None
-    exploration: float | None = Field(None, ge=0, le=1)
+    hard_domain: float = Field(None, ge=0)
+    conf_low: float = Field(None, ge=0, le=1)
+    conf_high: float = Field(None, ge=0, le=1)
+    use_embeddings: bool = None
+    exploration: float = Field(None, ge=0, le=1)
 
 
 def _svc(request: Request):
@@ -155,25 +166,27 @@ async def merge_adapter(body: MergeBody, request: Request, who: Annotated[Princi
 
 @router.post("/generate")
 async def generate(body: GenerateBody, request: Request, who: Annotated[Principal, require("serving:generate")]):
-    return await _svc(request).generate(body.prompt, body.adapter, call=body.call(who), **body.params())
+    call = body.call(who, allow_inactive(request, who))
+    return await _svc(request).generate(body.prompt, body.adapter, call=call, **body.params())
 
 
 @router.post("/generate/batch")
 async def generate_batch(body: BatchBody, request: Request,
                          who: Annotated[Principal, require("serving:generate")]):
     """Run all requests concurrently (they share decoding batches); results in request order."""
-    svc = _svc(request)
-    results = await asyncio.gather(*(svc.generate(r.prompt, r.adapter, call=r.call(who), **r.params())
+    svc, pinned = _svc(request), allow_inactive(request, who)
+    results = await asyncio.gather(*(svc.generate(r.prompt, r.adapter, call=r.call(who, pinned), **r.params())
                                      for r in body.requests))
     return {"results": results}
 
 
-@router.post("/generate/stream")
+@router.post("/generate/stream", responses={200: {"content": {"text/event-stream": {  # one schema per event
+    "schema": {"type": "object", "properties": {"data": {"type": "string"}}}}}}})
 async def generate_stream(body: GenerateBody, request: Request,
                           who: Annotated[Principal, require("serving:generate")]):
     """Server-sent events: `data: {"delta", "model", "id"}` per text chunk, a last event with `finish_reason` and
     `usage`, then `data: [DONE]`; a failure mid-stream sends `data: {"error", "detail"}` instead."""
-    svc, call = _svc(request), body.call(who)
+    svc, call = _svc(request), body.call(who, allow_inactive(request, who))
     resolved, chunks = await svc.stream(body.prompt, body.adapter, call=call, **body.params())
     head = {"id": call.completion_id, "model": svc.version_of(resolved)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Query, Request, WebSocket
@@ -10,7 +11,7 @@ from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
 from clara_ray.api.ws import pump_events
 from clara_ray.training.recipe import default_recipe
-from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest
+from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest, check_data_paths
 
 
 class JobsBackend(Protocol):
@@ -36,7 +37,9 @@ def _jobs(request: Request) -> JobsBackend:
 @router.post("/jobs", status_code=201)
 async def create_job(body: TrainingJobRequest, request: Request,
                      who: Annotated[Principal, require("training:create")]) -> dict:
-    """Submit a training job; it is QUEUED and starts when a slot is free."""
+    """Submit a training job; it is QUEUED and starts when a slot is free. `data_paths` must lie under
+    `training.data_roots` (403 naming the entry otherwise)."""
+    await asyncio.to_thread(check_data_paths, body, request.app.state.settings)  # walks folders: off the loop
     return await _jobs(request).create(body.model_dump(mode="json"), who.subject)
 
 
@@ -75,7 +78,7 @@ async def list_jobs(
     status: Annotated[list[JobStatus] | None, Query()] = None,
     trainer_type: TrainerType | None = None,
     name: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,  # bounded: SQL takes int64 (a larger one was a 500)
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict:
     """Jobs newest first, filtered by status (repeatable), trainer type or adapter name; paginated."""

@@ -42,8 +42,8 @@ def expand_paths(paths: list[str], text_bases: dict | None = None) -> dict[str, 
             bases.setdefault(f, base)
             kind = KINDS.get(Path(f.split("?")[0]).suffix.lower())
             if kind is None:
-                raise DatasetInputError(f"{f}: unsupported file type (use .jsonl, .json, .parquet, .csv, .txt, .md)",
-                                        "paths")
+                raise DatasetInputError(f"{p}: unsupported file type (use .jsonl, .json, .parquet, .csv, .txt, .md)",
+                                        "paths")  # the path as given, not the resolved server path
             out.setdefault(kind, []).append(f)
     return out
 

@@ -11,6 +11,7 @@ from clara_ray.datasets.stats import compute_stats
 from clara_ray.datasets.storage import join
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import DatasetRecord, new_id
+from clara_ray.names import InvalidName, NameKind, check_name
 
 
 def dataset_view(row: DatasetRecord) -> dict:
@@ -27,6 +28,10 @@ class DatasetRegistry:
     def create(self, name: str, records: list[dict], *, source: dict, created_by: str | None = None,
                extra_stats: dict | None = None) -> dict:
         """Write the records and register them as the next version of `name`."""
+        try:
+            check_name(name, NameKind.DATASET)  # it becomes a folder: checked here too, not only at the API
+        except InvalidName as e:
+            raise DatasetInputError(str(e), "name") from None
         if not records:
             raise DatasetInputError("the dataset would be empty", "source")
         ds_id = new_id()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from clara_ray.datasets.filters import SearchFilters
+from clara_ray.names import NameKind, check_name
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+NAME_PATTERN = rf"^{NameKind.DATASET.value.pattern.pattern}$"  # for `pattern=` (pydantic's regex: `$` = end of text)
+DatasetName = Annotated[str, AfterValidator(lambda v: check_name(v, NameKind.DATASET))]
+"""A dataset name (clara_ray/names.py): a 422 naming the field says what is wrong and what is allowed."""
 SearchMode = Literal["hybrid", "vector", "graph", "keyword"]
 
 
@@ -76,7 +79,8 @@ class CreateDatasetRequest(BaseModel):
     """A new immutable dataset version: `name` gets version max+1."""
 
     model_config = {"extra": "forbid"}
-    name: str = Field(..., pattern=NAME_PATTERN)
+    name: DatasetName
+    """Dataset name (a folder in the dataset store): 1-128 ASCII letters, digits, '.', '_' or '-'."""
     description: str | None = Field(None, max_length=2000)
     source: DatasetSource
     granularity: Literal["document", "chunk"] = "chunk"

@@ -6,6 +6,7 @@ Methods are synchronous (the routes run them in a thread pool); the embedding mo
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from clara_ray.datasets.settings import DatasetSettings
 from clara_ray.datasets.stores.keyword_sql import keyword_index
 from clara_ray.datasets.toxicity import load_scorer
 from clara_ray.db.engine import Database
+from clara_ray.server_paths import Roots
+
+log = logging.getLogger("clara.datasets")
 
 
 @dataclass
@@ -99,27 +103,28 @@ class DatasetService:
         if bool(req.paths) == bool(req.documents):
             raise DatasetInputError("give exactly one of 'paths' or 'documents'", "paths")
         c = self.cfg
-        if req.paths and c.ingest_roots:
-            roots = [Path(r).expanduser().resolve() for r in c.ingest_roots]
-            for p in req.paths:
-                if "://" not in p and not any(Path(p).expanduser().resolve().is_relative_to(r) for r in roots):
-                    raise DatasetInputError(f"{p} is outside the allowed ingest folders", "paths")
+        paths = self._roots(c.ingest_roots, "datasets.ingest_roots").check_all(req.paths or [], "paths")
         opts = IngestOptions(c.chunk_chars, c.chunk_overlap, c.keywords_per_document, dict(req.defaults))
         local = not req.use_ray or req.documents is not None
         if not local:
             import ray
 
-            expand_paths(req.paths)  # bad paths are a 422 before any cluster is started
+            expand_paths(paths)  # bad paths are a 422 before any cluster is started
             if not ray.is_initialized():  # a driver of its own (CLI, notebook): the project's way of joining Ray
                 from clara_ray.ray_runtime import init_ray
 
                 init_ray(self.settings)
         with self._ingest_lock:  # one writer at a time for the embedded stores
-            return run_ingest(self.stores, req.paths, records=req.documents, opts=opts, use_ray=not local,
+            return run_ingest(self.stores, paths or None, records=req.documents, opts=opts, use_ray=not local,
                               force=req.force, embed_cfg=self._embed_cfg(), batch_docs=c.write_batch_docs,
                               cpus={"ingest": c.ingest_cpus, "embed": c.embed_cpus,
                                     "embed_concurrency": c.embed_concurrency},
                               embedder=self.embedder() if local else None)
+
+    def _roots(self, entries: list[str], setting: str) -> Roots:
+        storage = self.settings.storage
+        return Roots.from_config(entries, setting=setting, data_dir=storage.data_dir,
+                                 project_dir=getattr(storage, "project_dir", None))
 
     def corpus_stats(self) -> dict:
         return {**self.stores.corpus.stats(), "vectors": self.stores.vector.count(), "graph": self.stores.graph.stats()}
@@ -245,12 +250,16 @@ class DatasetService:
         row = self.registry.get(dataset_id)
         records = self.registry.records(dataset_id)
         if req.destination_uri:
-            location = exporter.destination(req.destination_uri, row.name, row.version, req.format)
+            dest = self._roots(self.cfg.export_roots, "datasets.export_roots").check(req.destination_uri,
+                                                                                   "destination_uri", walk=False)
+            location = exporter.destination(dest, row.name, row.version, req.format)
             try:
                 size = exporter.write(records, req.format, location)
             except (OSError, ValueError, NotImplementedError) as e:  # pyarrow errors derive from these
-                raise DatasetInputError(f"cannot write to {req.destination_uri}: {e}", "destination_uri") from None
-            return {"dataset_id": row.id, "uri": location, "format": req.format, "records": len(records), "bytes": size}
+                log.warning("dataset export to %s failed: %s", location, e)  # the server path stays in the log
+                raise DatasetInputError(f"cannot write there ({type(e).__name__})", "destination_uri") from None
+            shown = exporter.destination(req.destination_uri, row.name, row.version, req.format)  # as the client named it
+            return {"dataset_id": row.id, "uri": shown, "format": req.format, "records": len(records), "bytes": size}
         filename = f"{row.name}-v{row.version}.{req.format}"
         return exporter.stream(records, req.format), exporter.MEDIA_TYPES[req.format], filename
 

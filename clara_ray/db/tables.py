@@ -132,7 +132,8 @@ class Feedback(Base):
     """One accepted feedback sample; persisted before it is acknowledged."""
 
     __tablename__ = "feedback"
-    __table_args__ = (Index("ix_feedback_alias_cycle", "alias", "cycle_id"),)
+    __table_args__ = (Index("ix_feedback_alias_cycle", "alias", "cycle_id"),
+                      Index("ix_feedback_caller_idempotency", "caller", "idempotency_key"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     alias: Mapped[str] = mapped_column(String(64))
     prompt: Mapped[str] = mapped_column(Text)
@@ -147,6 +148,8 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completion_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # feedback by reference
     version_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # the version that answered
+    caller: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the subject that sent it
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), nullable=True)  # "<Idempotency-Key>#<item>"
 
 
 class Completion(Base):

@@ -2,9 +2,17 @@
 
 A sample is pending while `feedback.cycle_id` is NULL. A cycle claims samples by setting their cycle_id
 (compare-and-set on NULL), so after any restart nothing acknowledged is lost and nothing claimed is
-claimed again. Samples dropped for space get cycle_id "dropped". Feedback on a logged completion that is not
-worth training on (a thumbs-down without a correction) is still kept as a rating of the version that answered,
-with cycle_id "rating": the per-version figures count it, no cycle ever claims it.
+claimed again. Feedback on a logged completion that is not worth training on (a thumbs-down without a
+correction) is still kept as a rating of the version that answered, with cycle_id "rating": the per-version
+figures count it, no cycle ever claims it.
+
+At `learning.buffer_size` pending samples the `learning.overflow` policy applies: "wait" (default) refuses new
+samples (rejected, `retryable`) so that nothing acknowledged is ever dropped; "drop_lowest" queues them and marks
+the lowest-priority pending samples cycle_id "dropped", counted and reported in `stats()`.
+
+A retried request is answered as stored, not as a duplicate: a sample from the same caller with the same
+Idempotency-Key item key, or identical in every field to one the caller already stored, returns that sample's
+result with `replayed` set.
 """
 
 from __future__ import annotations
@@ -12,17 +20,27 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
 from sqlalchemy import func, insert, or_, select, update
 
+from clara_ray import observability as obs
 from clara_ray.config import ClaraSettings
 from clara_ray.records import QualityLimits
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import Feedback, LearningCycle, new_id, utcnow
-from clara_ray.learning.feedback import FeedbackIn, FeedbackSample, score
+from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample, FeedbackStatus, score
 
 DROPPED = "dropped"
 RATING_ONLY = "rating"
+
+
+class BufferFull(RuntimeError):
+    """Nothing of a feedback request was stored because the buffer is full (HTTP 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -61,22 +79,30 @@ class LearningBuffer:
     def _remember(self, p: Pending) -> None:
         self.pending.setdefault(p.alias, {})[p.id] = p
 
-    def add(self, items: list[FeedbackSample | FeedbackIn], known_aliases: set[str] | None = None) -> list[dict]:
+    def add(self, items: list[FeedbackSample | FeedbackIn], known_aliases: set[str] | None = None, *,
+            caller: str | None = None, item_keys: Sequence[str | None] | None = None) -> list[FeedbackResult]:
         """Score, persist the accepted ones in one transaction, then acknowledge. Returns one result per item.
 
-        FeedbackIn items must be inline; feedback by completion id arrives resolved (FeedbackSample)."""
-        results, rows, ratings, now = [], [], [], time.time()
+        FeedbackIn items must be inline; feedback by completion id arrives resolved (FeedbackSample).
+        `caller`: who sent them (retries are recognised per caller); `item_keys`: per item, the request's
+        Idempotency-Key and the item's position ("<key>#<i>"), or None."""
+        results: list[FeedbackResult] = []
+        rows, ratings, now = [], [], time.time()
         batch_keys: set[str] = set()
-        rated = self._rated_completions([i.completion_id for i in items if isinstance(i, FeedbackSample)])
-        for item in items:
-            fb = item.sample() if isinstance(item, FeedbackIn) else item
-            if fb.completion_id is not None and fb.completion_id in rated:
-                self.counts["rejected"] += 1
-                results.append({"accepted": False, "quality": 0.0,
-                                "reason": f"feedback on completion {fb.completion_id} was already given"})
+        samples = [item.sample() if isinstance(item, FeedbackIn) else item for item in items]
+        keys = list(item_keys) if item_keys is not None else [None] * len(samples)
+        earlier = self._stored_by(caller, samples, keys)
+        rated = self._rated_completions([fb.completion_id for fb in samples])
+        room = self._room()
+        for fb, ikey in zip(samples, keys):
+            replay = self._replay(earlier, fb, ikey)
+            if replay is not None:
+                self.counts["replayed"] += 1
+                results.append(replay)
                 continue
-            if fb.completion_id is not None:
-                rated.add(fb.completion_id)
+            if fb.completion_id is not None and fb.completion_id in rated:
+                results.append(self._reject(f"feedback on completion {fb.completion_id} was already given"))
+                continue
             key = fb.key()
             quality, reason = score(fb, self.limits, key in self.hashes or key in batch_keys)
             if known_aliases is not None and fb.adapter not in known_aliases:
@@ -86,19 +112,31 @@ class LearningBuffer:
             row = {"id": new_id(), "alias": fb.adapter, "prompt": fb.prompt, "response": fb.response,
                    "correction": fb.correction, "rating": fb.rating, "importance": fb.importance,
                    "quality": quality, "source": fb.source, "content_hash": key, "cycle_id": None,
-                   "created_at": utcnow(), "completion_id": fb.completion_id, "version_id": fb.version_id}
+                   "created_at": utcnow(), "completion_id": fb.completion_id, "version_id": fb.version_id,
+                   "caller": caller, "idempotency_key": ikey}
+            if reason is None and room is not None and room <= 0:
+                results.append(self._reject(
+                    f"buffer full: {self.cfg.buffer_size} samples wait for training (learning.buffer_size); "
+                    f"retry after {self.cfg.full_retry_after_seconds} s", quality=quality, retryable=True))
+                continue
+            if fb.completion_id is not None:
+                rated.add(fb.completion_id)
+            if reason and fb.version_id is not None:  # not trained on, but what the user thought of it counts
+                ratings.append({**row, "cycle_id": RATING_ONLY})
+                self.counts["rating_only"] += 1
+                obs.record_feedback("rating_only")
+                results.append(FeedbackResult(status=FeedbackStatus.RATING_ONLY, accepted=False, id=row["id"],
+                                              quality=round(quality, 3), reason=reason, rating_recorded=True))
+                continue
             if reason:
-                self.counts["rejected"] += 1
-                self.counts["rejected: " + reason.split(" (")[0]] += 1
-                result = {"accepted": False, "quality": round(quality, 3), "reason": reason}
-                if fb.version_id is not None:  # not trained on, but what the user thought of that version counts
-                    ratings.append({**row, "cycle_id": RATING_ONLY})
-                    result["rating_recorded"] = True
-                results.append(result)
+                results.append(self._reject(reason, quality=quality))
                 continue
             batch_keys.add(key)
             rows.append(row)
-            results.append({"accepted": True, "id": row["id"], "quality": round(quality, 3), "reason": None})
+            if room is not None:
+                room -= 1
+            results.append(FeedbackResult(status=FeedbackStatus.QUEUED, accepted=True, id=row["id"],
+                                          quality=round(quality, 3)))
         if ratings:
             with self.db.session() as s:
                 s.execute(insert(Feedback), ratings)
@@ -110,8 +148,54 @@ class LearningBuffer:
                 self.hashes.add(r["content_hash"])
                 self._remember(Pending(r["id"], r["alias"], r["importance"] * max(r["rating"], 0.1) * r["quality"], now))
             self.counts["accepted"] += len(rows)
+            obs.record_feedback("queued", len(rows))
             self._enforce_bound()
         return results
+
+    def _reject(self, reason: str, *, quality: float = 0.0, retryable: bool = False) -> FeedbackResult:
+        self.counts["rejected"] += 1
+        self.counts["rejected: " + reason.split(" (")[0].split(":")[0]] += 1
+        if retryable:
+            self.counts["refused_full"] += 1
+        obs.record_feedback("refused_full" if retryable else "rejected")
+        return FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, quality=round(quality, 3),
+                              reason=reason, retryable=retryable,
+                              retry_after=self.cfg.full_retry_after_seconds if retryable else None)
+
+    def _room(self) -> int | None:
+        """How many more samples may be queued now (None: unbounded, the drop policy makes room)."""
+        if self.cfg.overflow != "wait":
+            return None
+        return self.cfg.buffer_size - sum(len(v) for v in self.pending.values())
+
+    def _stored_by(self, caller: str | None, samples: list[FeedbackSample],
+                   keys: list[str | None]) -> list[Feedback]:
+        """The caller's stored rows that carry one of these item keys or content hashes (retry candidates)."""
+        if caller is None or not samples:
+            return []
+        wanted_keys = [k for k in keys if k]
+        cond = Feedback.content_hash.in_({fb.key() for fb in samples})
+        if wanted_keys:
+            cond = or_(cond, Feedback.idempotency_key.in_(wanted_keys))
+        with self.db.session() as s:
+            return list(s.scalars(select(Feedback).where(Feedback.caller == caller, cond)))
+
+    @staticmethod
+    def _replay(earlier: list[Feedback], fb: FeedbackSample, ikey: str | None) -> FeedbackResult | None:
+        """The stored result of an earlier request this item repeats: same item key, or the same sample in every
+        field (a retry without a key); None if it is new."""
+        same = next((r for r in earlier if ikey and r.idempotency_key == ikey), None) or next(
+            (r for r in earlier if r.content_hash == fb.key() and
+             (r.prompt, r.response, r.correction, r.rating, r.importance, r.completion_id, r.source) ==
+             (fb.prompt, fb.response, fb.correction, fb.rating, fb.importance, fb.completion_id, fb.source)), None)
+        if same is None:
+            return None
+        if same.cycle_id == RATING_ONLY:
+            return FeedbackResult(status=FeedbackStatus.RATING_ONLY, accepted=False, id=same.id,
+                                  quality=round(same.quality, 3), rating_recorded=True, replayed=True,
+                                  reason="already stored as a rating of the version that answered")
+        return FeedbackResult(status=FeedbackStatus.QUEUED, accepted=True, id=same.id,
+                              quality=round(same.quality, 3), replayed=True)
 
     def _rated_completions(self, completion_ids: list[str | None]) -> set[str]:
         """Those of these completions that already have feedback (one answer, one rating)."""
@@ -122,8 +206,9 @@ class LearningBuffer:
             return set(s.scalars(select(Feedback.completion_id).where(Feedback.completion_id.in_(ids))))
 
     def _enforce_bound(self) -> None:
+        """Overflow "drop_lowest" only: mark the lowest-priority pending samples dropped (counted, reported)."""
         total = sum(len(v) for v in self.pending.values())
-        if total <= self.cfg.buffer_size:
+        if self.cfg.overflow != "drop_lowest" or total <= self.cfg.buffer_size:
             return
         everything = sorted((p for v in self.pending.values() for p in v.values()), key=lambda p: (p.priority, p.at))
         drop = everything[: total - self.cfg.buffer_size]
@@ -133,6 +218,7 @@ class LearningBuffer:
         for p in drop:
             self.pending[p.alias].pop(p.id, None)
         self.counts["dropped"] += len(drop)
+        obs.record_feedback("dropped", len(drop))
 
     def get_quality_batch(self, alias: str, limit: int) -> list[Pending]:
         """Highest priority first (importance x rating x quality), oldest first among equals."""
@@ -172,12 +258,20 @@ class LearningBuffer:
         return out
 
     def stats(self) -> dict:
+        """What the buffer holds and what became of the feedback (GET /api/learning/buffer, the console)."""
         with self.db.session() as s:
             persisted = s.scalar(select(func.count()).select_from(Feedback)) or 0
+            dropped = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.cycle_id == DROPPED)) or 0
+            ratings = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.cycle_id == RATING_ONLY)) or 0
             trained = s.scalar(select(func.count()).select_from(Feedback).where(
                 Feedback.cycle_id.is_not(None), Feedback.cycle_id.not_in([DROPPED, RATING_ONLY]))) or 0
+        pending_total = sum(len(v) for v in self.pending.values())
         return {"pending": {a: len(v) for a, v in self.pending.items() if v},
-                "pending_total": sum(len(v) for v in self.pending.values()),
-                "buffer_size": self.cfg.buffer_size, "quality_threshold": self.cfg.quality_threshold,
-                "min_batch_size": self.cfg.min_batch_size, "train_interval_seconds": self.cfg.train_interval_seconds,
-                "persisted_total": persisted, "claimed_by_cycles": trained, "since_start": dict(self.counts)}
+                "pending_total": pending_total,
+                "buffer_size": self.cfg.buffer_size, "overflow": self.cfg.overflow,
+                "full": self.cfg.overflow == "wait" and pending_total >= self.cfg.buffer_size,
+                "quality_threshold": self.cfg.quality_threshold,
+                "min_batch_size": self.cfg.min_batch_size, "max_batch_size": self.cfg.max_batch_size,
+                "train_interval_seconds": self.cfg.train_interval_seconds,
+                "persisted_total": persisted, "claimed_by_cycles": trained, "dropped_total": dropped,
+                "ratings_only_total": ratings, "since_start": dict(self.counts)}

@@ -1,6 +1,9 @@
-"""Feedback samples: the request schema (inline or by completion id), the resolved sample, and its quality score."""
+"""Feedback samples: the request schema (inline or by completion id), the resolved sample, its quality score, and the
+acknowledgement each sample gets."""
 
 from __future__ import annotations
+
+from enum import Enum
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -87,6 +90,42 @@ class FeedbackIn(BaseModel):
         if self.completion_id is not None:
             raise ValueError("completion_id: feedback by reference must be resolved against the completion log")
         return FeedbackSample(**self.model_dump(exclude={"completion_id"}))
+
+
+class FeedbackStatus(str, Enum):
+    """What became of one feedback sample when it was acknowledged."""
+
+    QUEUED = "queued"
+    """Stored; waits for a learning cycle (never dropped unless `learning.overflow` is "drop_lowest")."""
+    RATING_ONLY = "rating_only"
+    """Nothing to train on (see `reason`), but stored as a rating of the version that answered (feedback by
+    completion id)."""
+    REJECTED = "rejected"
+    """Not stored; `reason` says why. With `retryable` the buffer was full: send it again later."""
+
+
+class FeedbackResult(BaseModel):
+    """The acknowledgement of one feedback sample."""
+
+    status: FeedbackStatus
+    """queued | rating_only | rejected."""
+    accepted: bool
+    """True exactly when `status` is queued (kept for older clients)."""
+    id: str | None = None
+    """The stored sample's id (queued and rating_only)."""
+    quality: float = 0.0
+    """The quality score in [0, 1]."""
+    reason: str | None = None
+    """Why it was rejected or kept as a rating only."""
+    rating_recorded: bool = False
+    """Stored as a rating of the version that answered (status rating_only)."""
+    retryable: bool = False
+    """Rejected only because the learning buffer is full; the same sample may be sent again later."""
+    retry_after: int | None = None
+    """With `retryable`: seconds to wait before sending it again."""
+    replayed: bool = False
+    """An earlier request of the same caller stored this sample (same Idempotency-Key, or the identical sample):
+    this is that request's result, nothing was stored twice."""
 
 
 def score(fb: FeedbackSample, limits: QualityLimits, seen: bool) -> tuple[float, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Sequence
 
 from sqlalchemy import select
 
@@ -15,7 +16,7 @@ from clara_ray.db.tables import LearningCycle, new_id
 from clara_ray.events import EventLog
 from clara_ray.learning.buffer import LearningBuffer
 from clara_ray.learning.cycle import CycleFailed, CycleRunner, Evaluate, cycle_view
-from clara_ray.learning.feedback import FeedbackIn
+from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample
 
 log = logging.getLogger("clara.learning")
 
@@ -58,11 +59,13 @@ class LearningLoop:
             except Exception:  # noqa: BLE001 - the ticker must survive a bad round
                 log.exception("trigger check failed")
 
-    async def add(self, items: list[FeedbackIn]) -> list[dict]:
+    async def add(self, items: list[FeedbackIn | FeedbackSample], *, caller: str | None = None,
+                  item_keys: Sequence[str | None] | None = None) -> list[FeedbackResult]:
+        """Store and acknowledge feedback (see LearningBuffer.add), then check the triggers."""
         known = {a.name for a in self.runner.registry.aliases()}
-        results = self.buffer.add(items, known)
+        results = self.buffer.add(items, known, caller=caller, item_keys=item_keys)
         obs.set_learning_buffer_size(sum(len(v) for v in self.buffer.pending.values()))
-        accepted = sum(r["accepted"] for r in results)
+        accepted = sum(r.accepted for r in results)
         await self.events.publish("feedback", {"accepted": accepted, "rejected": len(results) - accepted,
                                                "pending": self.buffer.stats()["pending"]})
         self.check()

@@ -37,6 +37,9 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...], list[float] | None]] = {
                None),
     "search": ("histogram", "clara_search_latency_seconds", "Dataset search latency by search type",
                ("search_type",), SEARCH_LATENCY_BUCKETS),
+    "feedback": ("counter", "clara_learning_feedback",
+                 "Feedback samples by outcome: queued, rating_only, rejected, refused_full (buffer full, retryable), "
+                 "dropped (overflow drop_lowest)", ("outcome",), None),
     "completion_log_dropped": ("counter", "clara_completion_log_dropped",
                                "Generations not stored in the completion log, by reason", ("reason",), None),
 }
@@ -115,6 +118,12 @@ def record_learning_cycle(decision: str) -> None:
 def record_search(search_type: str, seconds: float) -> None:
     """One dataset search (vector, graph, keyword, hybrid) took `seconds`."""
     _record("search", "observe", max(0.0, seconds), search_type=search_type)
+
+
+def record_feedback(outcome: str, count: int = 1) -> None:
+    """Feedback samples that were queued, kept as rating_only, rejected, refused_full or later dropped."""
+    if count > 0:
+        _record("feedback", "inc", count, outcome=outcome)
 
 
 def record_completion_log_dropped(reason: str = "queue_full", count: int = 1) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from clara_ray.db.tables import ApiKey, utcnow
+from clara_ray.names import InvalidName, NameKind, check_name
 
 log = logging.getLogger("clara.security.api_keys")
 
@@ -122,6 +123,10 @@ class ApiKeyStore:
     def create(self, *, name: str, roles: Collection[str], known_roles: Collection[str],
                expires_in_days: int | None = None, created_by: str | None = None) -> tuple[ApiKey, str]:
         """A new key bound to `roles` (each one of `known_roles`): its row and the plaintext key, shown only now."""
+        try:
+            check_name(name, NameKind.API_KEY)
+        except InvalidName as e:
+            raise InvalidKeyRequest("name", str(e)) from None
         wanted = sorted(set(roles))
         if not wanted:
             raise InvalidKeyRequest("roles", "at least one role is required")

@@ -23,7 +23,7 @@ async def list_audit_events(
     result: Literal["success", "failed", "denied", "rate_limited"] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,  # bounded: SQL takes int64 (a larger one was a 500)
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict:
     """Who did what to which resource, with which result; writes and denied requests (modes dev/production/strict)."""

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from clara_ray.api.auth import ROLE_PERMISSIONS, Principal, require
+from clara_ray.names import NameKind, check_name
 from clara_ray.security.api_keys import ApiKeyNotFound, InvalidKeyRequest, KeyStoreUnavailable, key_view
 from clara_ray.security.runtime import SecurityRuntime, runtime_for
 from clara_ray.wire_errors import error_body
@@ -23,7 +24,7 @@ class CreateKeyBody(BaseModel):
     """POST /api/keys."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    name: Annotated[str, AfterValidator(lambda v: check_name(v, NameKind.API_KEY))]
     """What the key is for (e.g. `ci-pipeline`); shown in listings and in the audit log's `detail.name`."""
     roles: list[str] = Field(min_length=1, max_length=16)
     """Roles the key acts with (admin, trainer, analyst, user, auditor)."""

@@ -17,7 +17,10 @@ log = logging.getLogger("clara.security.ratelimit")
 
 
 class RateLimiter:
-    """Buckets are config keys: a permission ("training:create") or "METHOD /path/{param}"; route keys win."""
+    """Buckets are config keys: a permission ("training:create") or "METHOD /path/{param}"; route keys win.
+
+    Each key counts on its own: two permissions never share a budget. `require` checks the permission first, so
+    only authorised calls reach `check` and spend budget."""
 
     def __init__(self, cfg: RateLimitSettings, *, strict: bool):
         self._limiter = MovingWindowRateLimiter(storage_from_string(cfg.storage_uri))

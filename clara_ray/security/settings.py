@@ -21,8 +21,10 @@ class RateLimitSettings(_Section):
     """Apply rate limits in modes dev, production and strict (never in mode off)."""
     storage_uri: str = "memory://"
     """`limits` storage: memory:// is per API replica; redis://host:6379 shares counters across replicas."""
-    limits: dict[str, str] = {"training:create": "5/minute"}
-    """Per user (per IP without one). Key: a permission ("training:create") or "METHOD /path/{param}"."""
+    limits: dict[str, str] = {"training:create": "5/minute", "learning:trigger": "5/minute"}
+    """Per user (per IP without one). Key: a permission ("training:create") or "METHOD /path/{param}"; each key is
+    its own bucket (job creation and retry share `training:create`, a learning-cycle trigger spends
+    `learning:trigger`). Setting this replaces the whole table."""
     default: str = "120/minute"
     """Strict mode: limit for every route that has no entry in `limits` (public routes included)."""
     auth_failures: str = "30/minute"

@@ -70,10 +70,10 @@ def _check_targets(target_modules, candidates: dict[str, tuple[int, int]]) -> No
 def read_config(path: str | Path) -> dict:
     p = Path(path)
     if not p.exists():
-        raise AdapterNotFound(f"no adapter at {str(p)!r}")
+        raise AdapterNotFound("no adapter files at this version's location")  # no server path to clients
     cfg_file = p / CONFIG_NAME
     if not p.is_dir() or not cfg_file.is_file():
-        raise AdapterIncompatible(f"{str(p)!r} is not a PEFT adapter folder (missing {CONFIG_NAME})")
+        raise AdapterIncompatible(f"not a PEFT adapter folder (missing {CONFIG_NAME})")
     try:
         return json.loads(cfg_file.read_text())
     except (OSError, ValueError) as e:
@@ -92,7 +92,7 @@ def _load_state_dict(p: Path) -> dict[str, torch.Tensor]:
                 return torch.load(str(f), map_location="cpu", weights_only=True)
             except Exception as e:  # corrupt file: safetensors/torch raise various types
                 raise AdapterIncompatible(f"unreadable adapter weights {f.name}: {e}") from e
-    raise AdapterIncompatible(f"missing adapter weights ({' or '.join(WEIGHTS_NAMES)}) in {str(p)!r}")
+    raise AdapterIncompatible(f"missing adapter weights ({' or '.join(WEIGHTS_NAMES)})")
 
 
 def read_lora_adapter(

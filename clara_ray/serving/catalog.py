@@ -5,9 +5,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from clara_ray.adapters.registry import AdapterRegistry, UnknownAdapter, parse_ref
+from clara_ray.adapters.registry import AdapterRegistry, RegistryConflict, UnknownAdapter, parse_ref
 
 BASE_NAMES = {"", "base", "__base__"}
+
+# Statuses an exact `name@vN` is served in: the alias's active version, and candidates (trained or imported, not
+# yet promoted: the console compares them side by side with the active one). Rejected and archived versions
+# (superseded, rolled back from, or unloaded) are refused with their status and reason unless an admin pins one
+# (X-Clara-Allow-Inactive, see clara_ray/api/pinning.py). Rollback needs no serving: it re-activates the version.
+SERVABLE_STATUSES = frozenset({"active", "candidate"})
+FILES_REMOVED = "purged"  # a rejected version whose files retention deleted: refused even when pinned
+
+
+class VersionNotServable(RegistryConflict):
+    """An exact version whose status takes no requests (HTTP 409 with `version_status` and `status_reason`)."""
+
+    def __init__(self, ref: str, status: str, status_reason: str | None):
+        super().__init__(f"{ref} is {status} ({status_reason or 'no reason recorded'}) and is not served; use the "
+                         f"alias or an active or candidate version")
+        self.status, self.status_reason = status, status_reason
+        self.detail_fields = {"version_status": status, "status_reason": status_reason}
 
 
 @dataclass(frozen=True)
@@ -29,8 +46,9 @@ class AdapterCatalog:
         self._started = int(time.time())
         self._alias_cache: dict[str, tuple[float, ResolvedModel]] = {}
 
-    def resolve(self, model: str | None) -> ResolvedModel:
-        """Raises ValueError for a malformed name (422) and UnknownAdapter for an unknown one (404)."""
+    def resolve(self, model: str | None, *, allow_inactive: bool = False) -> ResolvedModel:
+        """Raises ValueError for a malformed name (422), UnknownAdapter for an unknown one (404) and
+        VersionNotServable for an exact version outside SERVABLE_STATUSES (409) unless `allow_inactive`."""
         name = (model or "").strip()
         if name in BASE_NAMES or name == self.base_model:
             return ResolvedModel(name, None, None)
@@ -44,6 +62,9 @@ class AdapterCatalog:
             if hit and time.monotonic() - hit[0] < self.ttl:
                 return hit[1]
         v = self.registry.resolve(name)
+        if version is not None and v.status not in SERVABLE_STATUSES and (
+                not allow_inactive or v.status == FILES_REMOVED):
+            raise VersionNotServable(f"{v.name}@v{v.version}", v.status, v.status_reason)
         resolved = ResolvedModel(model or "", v.id, f"{v.name}@v{v.version}", v.uri, v.rank, v.base_model, v.domain)
         if version is None:
             self._alias_cache[name] = (time.monotonic(), resolved)
@@ -56,7 +77,8 @@ class AdapterCatalog:
             self._alias_cache.pop(name, None)
 
     def models(self) -> list[dict]:
-        """Entries of /v1/models: the base model, every alias (with the version it serves) and every version.
+        """Entries of /v1/models: the base model, every alias (with the version it serves) and every version
+        (with its `status` and whether it is `servable` by name; the completion log still names retired ones).
 
         As vLLM lists LoRA adapters: `root` and `parent` name the base model; `created` is a Unix time (the base
         model's: when this catalog started; an alias's: its active version's)."""
@@ -70,5 +92,6 @@ class AdapterCatalog:
                         "kind": "alias", "version": f"{a.name}@v{a.version}", "root": base, "parent": base})
         for v in versions.values():
             out.append({"id": f"{v.name}@v{v.version}", "object": "model", "created": int(v.created_at.timestamp()),
-                        "owned_by": "clara", "kind": "version", "status": v.status, "root": base, "parent": base})
+                        "owned_by": "clara", "kind": "version", "status": v.status,
+                        "servable": v.status in SERVABLE_STATUSES, "root": base, "parent": base})
         return out

@@ -22,6 +22,13 @@ log = logging.getLogger("clara.completion_log")
 RETENTION_EVERY_SECONDS = 3600.0  # the writer deletes expired rows at its first pass and then hourly
 
 
+def purge_completions(db: Database, retention_days: int, now: datetime | None = None) -> int:
+    """Delete logged generations older than `retention_days`; returns how many (the writer and clara_ray.retention)."""
+    cutoff = _utc(now or datetime.now(timezone.utc)) - timedelta(days=retention_days)
+    with db.session() as s:
+        return s.execute(delete(Completion).where(Completion.created_at < cutoff)).rowcount or 0
+
+
 class CompletionNotFound(LookupError):
     """No such completion, or one the caller may not see (HTTP 404 either way: ids of others do not leak)."""
 
@@ -177,9 +184,7 @@ class CompletionLog:
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete rows older than `retention_days`; returns how many (the writer calls this at start and hourly)."""
-        cutoff = _utc(now or datetime.now(timezone.utc)) - timedelta(days=self.cfg.retention_days)
-        with self.db.session() as s:
-            return s.execute(delete(Completion).where(Completion.created_at < cutoff)).rowcount or 0
+        return purge_completions(self.db, self.cfg.retention_days, now)
 
     def _run(self) -> None:
         while True:

@@ -53,9 +53,11 @@ class AdapterRouter:
         self.decisions = 0
 
     def configure(self, **updates) -> RouterSettings:
-        self.settings = self.settings.model_copy(update=updates)
-        RouterSettings.model_validate(self.settings.model_dump())  # re-validate ranges
-        return self.settings
+        """Apply `updates` only if the result is valid: validated before it is stored (pydantic's ValidationError
+        otherwise, and the settings stay as they were)."""
+        new = RouterSettings.model_validate({**self.settings.model_dump(), **updates})
+        self.settings = new
+        return new
 
     def _keywords(self, c: Candidate) -> set[str]:
         words = set(DOMAIN_KEYWORDS.get((c.domain or "").lower(), []))

@@ -25,6 +25,7 @@ from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
 from clara_ray.serving.completion_log import CompletionLog, CompletionRecord
 from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult, StreamChunk
 from clara_ray.serving.router import AdapterRouter, Candidate
+from clara_ray.server_paths import Roots
 from clara_ray.training.spec import check_adapter_name
 
 
@@ -52,6 +53,8 @@ class Call:
     """How the request named its token limit (errors name the client's own field)."""
     logged: bool = True
     """False for internal probes (readiness), which are not completions anyone asked for."""
+    allow_inactive: bool = False
+    """An admin pinned a rejected or archived version explicitly (clara_ray/api/pinning.py)."""
 
 
 class LLMBackend(Protocol):
@@ -62,20 +65,28 @@ class LLMBackend(Protocol):
     async def stats(self) -> dict: ...
 
 
-def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int, base_aliases: Sequence[str] = ()) -> dict:
+def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int, base_aliases: Sequence[str] = (),
+                         roots: Roots | None = None) -> dict:
     """Validate a PEFT folder before anything is loaded; returns its adapter_config. Raises AdapterIncompatible.
 
-    `base_model_id`: the deployment's base (id or local folder), matched with `adapter_fits_base`."""
-    if not path or ".." in Path(path).parts or not re.fullmatch(r"[\w./@:+-]+", path):
-        raise InvalidReference(f"invalid adapter path {path!r}")
+    `base_model_id`: the deployment's base (id or local folder), matched with `adapter_fits_base`. `roots`: where a
+    client-named folder may lie (`serving.adapter_import_roots`; PathOutsideRoots, 403); None only for trusted
+    callers. Messages name the `path` field, never the server folder."""
+    if roots is not None:
+        path = roots.check(path, "path")
+    elif not path or ".." in Path(path).parts or not re.fullmatch(r"[\w./@:+-]+", path):
+        raise InvalidReference("path: not a valid adapter folder path")
     folder = Path(path)
     cfg_file = folder / "adapter_config.json"
     if not cfg_file.is_file() or not any(folder.glob("adapter_model.*")):
-        raise AdapterIncompatible(f"{path} is not a PEFT adapter folder (adapter_config.json + adapter_model.*)")
-    cfg = json.loads(cfg_file.read_text())
+        raise AdapterIncompatible("path: not a PEFT adapter folder (adapter_config.json + adapter_model.*)")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+        rank = int(cfg.get("r", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        raise AdapterIncompatible("path: adapter_config.json is not a readable PEFT config") from None
     if cfg.get("peft_type", "LORA") != "LORA":
-        raise AdapterIncompatible(f"only LoRA adapters can be served, not {cfg.get('peft_type')}")
-    rank = int(cfg.get("r", 0))
+        raise AdapterIncompatible(f"only LoRA adapters can be served, not {str(cfg.get('peft_type'))[:40]}")
     if rank > max_rank:
         raise AdapterIncompatible(f"adapter rank {rank} exceeds this deployment's max_lora_rank {max_rank}")
     check_adapter_fits_base(cfg.get("base_model_name_or_path"), base_model_id, aliases=base_aliases,
@@ -107,10 +118,10 @@ class ServingService:
         if len(prompt) > self.settings.serving.max_prompt_tokens * 8:  # cheap pre-check; the engine counts tokens
             raise RequestRejected(f"prompt of {len(prompt)} characters is too long", param="prompt")
 
-    def pick(self, model: str | None, prompt: str) -> tuple[ResolvedModel, dict | None]:
+    def pick(self, model: str | None, prompt: str, *, allow_inactive: bool = False) -> tuple[ResolvedModel, dict | None]:
         """The named model, or the router's choice when none is named."""
         if model:
-            return self.catalog.resolve(model), None
+            return self.catalog.resolve(model, allow_inactive=allow_inactive), None
         decision = self.router.route(prompt, self.candidates())
         routing = {"adapter": decision.adapter, "confidence": round(decision.confidence, 4),
                    "method": decision.method, "reason": decision.reason,
@@ -137,7 +148,7 @@ class ServingService:
                        **params) -> dict:
         """Run one request to completion and log it; `call` says who asked through which route (native if None)."""
         req, call = self._request(prompt, call, params)
-        resolved, routing = self.pick(model, prompt)
+        resolved, routing = self.pick(model, prompt, allow_inactive=call.allow_inactive)
         label = (resolved.ref or "base").split("@")[0]  # alias as the metric label: bounded cardinality
         t0 = time.perf_counter()
         try:
@@ -158,7 +169,7 @@ class ServingService:
                      **params) -> tuple[ResolvedModel, AsyncIterator[StreamChunk]]:
         """Resolve the model now (errors before the first byte), then the chunks; logged when the stream ends."""
         req, call = self._request(prompt, call, params)
-        resolved, _ = self.pick(model, prompt)
+        resolved, _ = self.pick(model, prompt, allow_inactive=call.allow_inactive)
         return resolved, self._logged(call, model, resolved, prompt, self.backend.stream(req, resolved))
 
     async def _logged(self, call: Call, model: str | None, resolved: ResolvedModel, prompt: str,
@@ -208,14 +219,18 @@ class ServingService:
         try:
             check_adapter_name(name)
         except ValueError as e:
-            raise InvalidReference(f"invalid adapter name {name!r}: {e}") from None
-        cfg = check_adapter_folder(path, base_model_id=self.base_model_path,
+            raise InvalidReference(f"name: {e}") from None
+        roots = Roots.from_config(self.settings.serving.adapter_import_roots, setting="serving.adapter_import_roots",
+                                  data_dir=self.settings.storage.data_dir,
+                                  project_dir=self.settings.storage.project_dir)
+        folder = roots.check(path, "path")  # the resolved folder: what is checked is what is copied
+        cfg = check_adapter_folder(folder, base_model_id=self.base_model_path,
                                    max_rank=self.settings.serving.max_lora_rank,
-                                   base_aliases=self.settings.model.base_model_aliases)
+                                   base_aliases=self.settings.model.base_model_aliases, roots=roots)
         from clara_ray.db.tables import new_id
 
         vid = new_id()
-        uri = self.store.put(Path(path), name, vid)
+        uri = self.store.put(Path(folder), name, vid)
         row = self.registry.register(name=name, uri=uri, version_id=vid, base_model=self.base_model_id,
                                      trainer_type="IMPORTED", rank=int(cfg.get("r", 0)), status="candidate",
                                      domain=domain, description=description,

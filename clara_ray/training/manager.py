@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+import re
 from typing import Awaitable, Callable, Protocol
 
 from clara_ray import observability as obs
@@ -16,8 +16,9 @@ from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.config import ClaraSettings
 from clara_ray.training.prepare import DataError
 from clara_ray.db.engine import Database
-from clara_ray.db.tables import DatasetRecord, Job, utcnow
+from clara_ray.db.tables import DatasetRecord, Job
 from clara_ray.events import EventLog
+from clara_ray.retention import RetentionReport, run_retention
 from clara_ray.training.job_store import IllegalTransition, JobNotFound, JobStore
 from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest
 
@@ -71,6 +72,7 @@ class JobManager:
         self._cancelling: set[str] = set()
         self._lock = asyncio.Lock()
         self._step_rate: dict[str, tuple[float, int]] = {}
+        self._retention: asyncio.Task | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,7 +89,8 @@ class JobManager:
 
     async def close(self) -> None:
         """Stop supervising (the runs themselves are not touched; a new manager re-attaches to them)."""
-        tasks = list(self._running.values())
+        tasks = list(self._running.values()) + ([self._retention] if self._retention else [])
+        self._retention = None
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -164,9 +167,23 @@ class JobManager:
             if events:
                 seq = events[-1]["seq"]
 
-    def cleanup(self) -> int:
-        cutoff = utcnow() - timedelta(days=self.settings.training.cleanup_after_days)
-        return self.store.delete_finished_before(cutoff)
+    def cleanup(self) -> RetentionReport:
+        """One retention pass (clara_ray/retention.py): old jobs and checkpoints, rejected versions' files,
+        completions and used feedback; never an alias's active or previous version."""
+        return run_retention(self.settings, self.db)
+
+    def start_retention(self) -> None:
+        """Run `cleanup` now and every `retention.interval_seconds` (the job manager actor calls this once)."""
+        if self.settings.retention.enabled and self._retention is None:
+            self._retention = asyncio.create_task(self._retention_loop())
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.cleanup)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the next ones
+                log.exception("retention pass failed")
+            await asyncio.sleep(self.settings.retention.interval_seconds)
 
     # ---- progress from workers ----------------------------------------------------------------------------
     async def on_progress(self, job_id: str, events: list[dict]) -> None:
@@ -263,7 +280,18 @@ def readable_error(e: BaseException) -> str:
     # Ray error strings carry a traceback; the last non-empty line is the exception message.
     lines = [ln for ln in text.splitlines() if ln.strip()]
     msg = lines[-1] if lines else type(e).__name__
-    return msg[:2000]
+    return scrub(msg)[:2000]
+
+
+_PROCESS_IDS = re.compile(r"\b(pid|ip|node_id|worker_id|actor_id)=[^\s,)]+")
+_QUOTED_ABS_PATH = re.compile(r"""(['"])(/[^'"\s]+)\1""")
+
+
+def scrub(msg: str) -> str:
+    """A message fit for clients: no process ids or node addresses (Ray's wrappers add them) and no absolute server
+    paths in quotes (OSError messages): a quoted path keeps only its file name."""
+    msg = _PROCESS_IDS.sub(r"\1=<hidden>", msg)
+    return _QUOTED_ABS_PATH.sub(lambda m: f"{m[1]}{m[2].rstrip('/').rsplit('/', 1)[-1]}{m[1]}", msg)
 
 
 __all__ = ["JobManager", "JobNotFound", "IllegalTransition", "job_view", "readable_error"]

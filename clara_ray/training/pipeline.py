@@ -18,7 +18,8 @@ from clara_ray.db.engine import Database
 from clara_ray.db.tables import DatasetRecord, new_id
 from clara_ray.model.chat_format import TemplateError, check_chat_template, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
-from clara_ray.training.spec import TrainerType, TrainingJobRequest, TrainPlan, resolve_plan
+from clara_ray.server_paths import PROJECT_DIR
+from clara_ray.training.spec import TrainerType, TrainingJobRequest, TrainPlan, check_data_paths, resolve_plan
 
 log = logging.getLogger("clara.pipeline")
 
@@ -51,9 +52,13 @@ def base_model_id(path_or_id: str) -> str:
     return p.name if p.is_dir() else path_or_id
 
 
-def dataset_paths(db: Database, req: TrainingJobRequest) -> list[str]:
+def dataset_paths(db: Database, req: TrainingJobRequest, settings: ClaraSettings | None = None) -> list[str]:
+    """The files to train on. With `settings`, `data_paths` are checked against `training.data_roots` again
+    (the API checked them at submission; this covers jobs.train and the learning loop)."""
     if req.data_paths:
-        return [str(Path(p).resolve()) if "://" not in p else p for p in req.data_paths]
+        if settings is not None:
+            return check_data_paths(req, settings, internal=True)
+        return [str((PROJECT_DIR / p).resolve()) if "://" not in p else p for p in req.data_paths]
     with db.session() as s:
         ds = s.get(DatasetRecord, req.dataset_id)
     if ds is None:
@@ -84,7 +89,7 @@ class TrainingPipeline:
     def prepare_data(self, req: TrainingJobRequest, plan: TrainPlan) -> PreparedData:
         t, q = self.settings.training, self.settings.data
         return prepare(
-            dataset_paths(self.db, req),
+            dataset_paths(self.db, req, self.settings),
             spec=self.tokenization(req, plan),
             block_size=plan.block_size,
             val_fraction=t.val_fraction,

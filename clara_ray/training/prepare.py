@@ -148,10 +148,15 @@ def prepare(
                     pad_id=load_tokenizer(spec.tokenizer_path, spec.chat_template).pad_token_id, paths=paths)
 
 
+def _shown(path: str) -> str:
+    """A data file as clients see it in errors and stats: its name, not the server folder it lies in."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
 def assemble(rows: list[dict], *, block_size: int, val_fraction: float, pad_id: int, paths: list[str]) -> PreparedData:
     """Dedup, split and pack processed rows (driver side, deterministic)."""
     rejected = Counter(r["reason"].split(" (")[0] for r in rows if not r["ok"])
-    examples = [f"{r['path']}: {r['reason']}" for r in rows if not r["ok"]][:5]
+    examples = [f"{_shown(r['path'])}: {r['reason']}" for r in rows if not r["ok"]][:5]
     kept: dict[str, Encoded] = {}
     duplicates = 0
     for r in rows:
@@ -163,7 +168,7 @@ def assemble(rows: list[dict], *, block_size: int, val_fraction: float, pad_id: 
             kept[r["hash"]] = Encoded(np.asarray(r["ids"]).tolist(), np.asarray(r["loss"], dtype=bool).tolist())
     if not kept:
         summary = ", ".join(f"{reason}: {n}" for reason, n in rejected.most_common(5)) or "no records"
-        raise DataError(f"no valid training records in {', '.join(paths)} ({summary})")
+        raise DataError(f"no valid training records in {', '.join(map(_shown, paths))} ({summary})")
     train, val = [], []
     for h in sorted(kept):
         (val if is_validation(h, val_fraction) else train).append(kept[h])

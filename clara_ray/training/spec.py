@@ -9,10 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from clara_ray.config import ClaraSettings
+from clara_ray.names import NameKind, check_name
+from clara_ray.server_paths import Roots
 from clara_ray.training.recipe import default_recipe
 from clara_ray.records import check_columns
 
-ADAPTER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,47}$")
+# For `pattern=` of query parameters (pydantic's regex: `$` is the end of the text). Code checks names with
+# clara_ray.names.check_name, which also says what is wrong.
+ADAPTER_NAME_RE = re.compile(rf"^{NameKind.ADAPTER.value.pattern.pattern}$")
 
 
 class TrainerType(str, enum.Enum):
@@ -35,12 +39,26 @@ class JobStatus(str, enum.Enum):
 
 
 def check_adapter_name(name: str) -> str:
-    """Adapter names go into paths and peft module names: a strict slug, and never a substring of 'lora_'."""
-    if not ADAPTER_NAME_RE.match(name):
-        raise ValueError("must be 2-48 chars of a-z, 0-9, '_' or '-', starting with a letter")
+    """Adapter names go into paths and peft module names: a strict slug (clara_ray/names.py), and never a
+    substring of 'lora_'. Raises InvalidName (a ValueError)."""
+    check_name(name, NameKind.ADAPTER)
     if name in "lora_":
         raise ValueError("must not be a substring of 'lora_' (peft reserves it)")
     return name
+
+
+def data_roots(settings: ClaraSettings, *, internal: bool = False) -> Roots:
+    """Where a job's `data_paths` may lie: `training.data_roots`; `internal` adds `<data_dir>/learning`, where the
+    learning loop writes its cycle files (jobs it submits itself, not through the API)."""
+    extra = ["{data_dir}/learning"] if internal else []
+    return Roots.from_config([*settings.training.data_roots, *extra], setting="training.data_roots",
+                             data_dir=settings.storage.data_dir, project_dir=settings.storage.project_dir)
+
+
+def check_data_paths(req: "TrainingJobRequest", settings: ClaraSettings, *, internal: bool = False) -> list[str]:
+    """The job's data locations, each resolved and under `training.data_roots` (PathOutsideRoots, HTTP 403, names
+    `data_paths.<i>`); [] for a job on a registered dataset."""
+    return data_roots(settings, internal=internal).check_all(req.data_paths or [], "data_paths")
 
 
 class LoraOverrides(BaseModel):
@@ -129,6 +147,7 @@ class TrainPlan(BaseModel):
 
     job_id: str
     name: str
+    """Adapter name: part of the checkpoint folder and Ray Train run name (checked again here)."""
     trainer_type: TrainerType
     base_model_path: str
     parent_adapter_path: str | None = None
@@ -156,6 +175,8 @@ class TrainPlan(BaseModel):
     checkpoint_uri: str
     train_on_prompt: bool = False
     max_seq_length: int = 512
+
+    _check_name = field_validator("name")(lambda cls, v: check_adapter_name(v))
 
 
 def resolve_plan(

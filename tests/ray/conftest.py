@@ -24,10 +24,14 @@ def ray_settings(tmp_path_factory):
 
     os.environ["CLARA_CONFIG"] = str(tmp_path_factory.mktemp("cfg") / "none.yaml")
     root = tmp_path_factory.mktemp("clara")
+    tmp = str(tmp_path_factory.getbasetemp())  # every test's tmp_path: client-named paths may lie there
     return load_settings(
         storage={"data_dir": root},
         ray={"num_cpus": 2, "namespace": f"clara-test-{root.name}"},
-        training={"max_concurrent_jobs": 2, "checkpoint_every_steps": 5, "epochs": 1},
+        training={"max_concurrent_jobs": 2, "checkpoint_every_steps": 5, "epochs": 1,
+                  "data_roots": [tmp, "{resources}"]},
+        serving={"adapter_import_roots": [tmp]},
+        datasets={"ingest_roots": [tmp, "{resources}"], "export_roots": [tmp]},
         learning={"min_batch_size": 20, "train_interval_seconds": 20, "learning_rate": 2e-3, "epochs": 2,
                   "min_improvement": 0.005, "max_regression": 0.05, "check_interval_seconds": 0.5},
     )

@@ -21,7 +21,8 @@ def dataset_service(ray_cluster, tmp_path_factory):
     root = tmp_path_factory.mktemp("datasets-ray")
     # Small CPU fractions: the session's Serve app and actors may hold CPUs (STACK.md: starvation hangs).
     settings = load_settings(storage={"data_dir": root / "clara"}, training={"data_cpus": 0.1})
-    svc = DatasetService(settings, dataset_settings=DatasetSettings(ingest_cpus=0.1, embed_cpus=0.2))
+    svc = DatasetService(settings, dataset_settings=DatasetSettings(  # tests' tmp_path: an allowed ingest root
+        ingest_cpus=0.1, embed_cpus=0.2, ingest_roots=[str(tmp_path_factory.getbasetemp())]))
     yield svc
     svc.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -62,34 +63,63 @@ def served(client, alias):
     return out
 
 
+def active_ref(client, alias) -> str:
+    """The version the registry's alias points at (what serving must converge to)."""
+    return client.get("/api/serving/adapters/list").json()["aliases"][alias]
+
+
+def served_as(client, alias, ref: str, timeout=30.0) -> dict:
+    """Poll until requests for `alias` are answered by `ref` (replicas cache aliases for alias_ttl_seconds)."""
+    deadline = time.time() + timeout
+    while True:
+        out = served(client, alias)
+        if out["model"] == ref:
+            return out
+        assert time.time() < deadline, f"{alias} still served by {out['model']}, not {ref}, after {timeout}s"
+        time.sleep(0.2)
+
+
+def utc(iso: str) -> datetime:
+    """A stored timestamp as aware UTC (SQLite hands back naive UTC, PostgreSQL aware)."""
+    t = datetime.fromisoformat(iso)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def poll(fn, what: str, timeout=120.0):
+    """fn()'s first truthy value, polled until `timeout`."""
+    deadline = time.time() + timeout
+    while not (value := fn()):
+        assert time.time() < deadline, f"{what} after {timeout}s"
+        time.sleep(0.2)
+    return value
+
+
 @pytest.mark.timeout(900)
-def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_alias):
+def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_alias, ray_settings):
     before = served(client, loop_alias)
     assert before["model"] == "loop@v1"
     known = cycle_ids(client, loop_alias)
     good = client.post("/api/feedback/batch", json={"items": feedback(loop_alias, records()[170:210])})
     assert good.status_code == 201 and good.json()["accepted"] == 40
-    # Feedback arriving while the cycle runs is kept for the next one.
-    time.sleep(2)
+    # Feedback arriving once the cycle has claimed its batch is kept for the next one.
+    poll(lambda: cycle_ids(client, loop_alias) - known, "the size trigger started no cycle")
     late = client.post("/api/feedback/batch", json={"items": feedback(loop_alias, records()[210:215])}).json()
     assert late["accepted"] == 5
     c = wait_new_cycle(client, loop_alias, known, min_samples=40)
     assert c["status"] == "promoted", c["reason"]
     assert c["samples"] == 40 and c["job_id"] and c["metrics_after"]["val_ppl"] < c["metrics_before"]["val_ppl"]
     assert set(c["durations"]) >= {"prepare", "train", "evaluate", "promote"}
-    time.sleep(1.5)  # alias cache TTL
+    assert active_ref(client, loop_alias) == "loop@v2"
     v2_id = next(v["id"] for v in client.get("/api/serving/adapters/list").json()["versions"] if v["ref"] == "loop@v2")
-    after = served(client, loop_alias)
-    assert after["model"] == "loop@v2"
+    served_as(client, loop_alias, "loop@v2")
     # The replica ran v2's own weights (versions are immutable, loaded by id). A small continuous step on 40
     # samples need not change a greedy answer, so the text is not the evidence.
     replica = client.get("/api/serving/router/status").json()["replicas"]
     assert v2_id in replica["loaded_adapters"] and replica["requests_served"].get(v2_id, 0) >= 1, replica
     # The 5 late samples were not in that cycle: they wait, then the time trigger trains them.
     late_cycle = wait_new_cycle(client, loop_alias, known | {c["cycle_id"]}, timeout=200)
-    assert late_cycle["samples"] == 5 and late_cycle["trigger"] in ("time", "size", "manual")
-    time.sleep(1.5)
-    after = served(client, loop_alias)  # v2, or v3 if those 5 samples passed the gate
+    assert late_cycle["samples"] == 5 and late_cycle["trigger"] == "time"  # 5 < min_batch_size: no size trigger
+    after = served_as(client, loop_alias, active_ref(client, loop_alias))  # v2, or v3 if those 5 passed the gate
 
     poison = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "importance": 5.0,
                "adapter": loop_alias} for r in load_jsonl(offdomain_path())]
@@ -99,9 +129,12 @@ def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_al
     c2 = wait_new_cycle(client, loop_alias, known, min_samples=20)
     assert c2["status"] == "rejected", c2["reason"]
     assert "min_improvement" in c2["reason"] or "max_regression" in c2["reason"]
-    time.sleep(1.5)
-    kept = served(client, loop_alias)
-    assert kept["model"] == after["model"] and kept["text"] == after["text"]
+    assert active_ref(client, loop_alias) == after["model"]  # the alias never moved to the candidate
+    # Nor does serving: watched for longer than the replicas' alias cache lives, every answer is the kept version.
+    window_end = time.time() + 2 * ray_settings.serving.alias_ttl_seconds + 0.5
+    while time.time() < window_end:
+        kept = served(client, loop_alias)
+        assert kept["model"] == after["model"] and kept["text"] == after["text"]
     rejected = [v for v in client.get("/api/serving/adapters/list").json()["versions"]
                 if v["id"] == c2["candidate_version_id"]][0]
     assert rejected["status"] == "rejected" and "learning cycle" in rejected["status_reason"]
@@ -109,19 +142,22 @@ def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_al
     # Manual rollback to any earlier version.
     rb = client.post("/api/learning/rollback", json={"adapter": loop_alias, "to_version": 1})
     assert rb.status_code == 200 and rb.json()["version"] == "loop@v1"
-    time.sleep(1.5)
-    assert served(client, loop_alias)["text"] == before["text"]
+    assert served_as(client, loop_alias, "loop@v1")["text"] == before["text"]
 
 
 @pytest.mark.timeout(400)
-def test_time_trigger_fires_for_a_small_batch(client, loop_alias):
-    known = cycle_ids(client, loop_alias)
+def test_time_trigger_fires_for_a_small_batch(client, loop_alias, ray_settings):
+    items = client.get("/api/learning/cycles", params={"adapter": loop_alias}).json()["items"]
+    known = {c["cycle_id"] for c in items}
+    sent_at = datetime.now(timezone.utc)  # without an earlier cycle the interval counts from the oldest sample
     extra = feedback(loop_alias, records()[215:218], source="time-trigger")
-    t0 = time.time()
     assert client.post("/api/feedback/batch", json={"items": extra}).json()["accepted"] == 3
     c = wait_new_cycle(client, loop_alias, known, timeout=300)
     assert c["trigger"] == "time" and c["samples"] == 3  # 3 < min_batch_size: only the time trigger fires
-    assert time.time() - t0 >= 1
+    # ... and only once train_interval_seconds have passed since the alias's previous cycle started.
+    previous = max((utc(x["started_at"]) for x in items), default=sent_at)
+    waited = (utc(c["started_at"]) - previous).total_seconds()
+    assert waited >= ray_settings.learning.train_interval_seconds - 0.5, waited
 
 
 @pytest.mark.timeout(400)
@@ -130,7 +166,8 @@ def test_buffer_loses_nothing_across_kills(client, api_url, ray_cluster, ray_set
 
     from actors.learning_buffer import BUFFER_NAME
     from clara_ray.db.engine import Database
-    from clara_ray.db.tables import Feedback
+    from clara_ray.db.tables import Feedback, LearningCycle
+    from clara_ray.learning.buffer import DROPPED, RATING_ONLY
     from sqlalchemy import func, select
 
     acknowledged: list[str] = []
@@ -155,27 +192,48 @@ def test_buffer_loses_nothing_across_kills(client, api_url, ray_cluster, ray_set
     t.start()
     actor = ray.get_actor(BUFFER_NAME, namespace=ray_settings.ray.namespace)
     for _ in range(2):
-        time.sleep(2)
+        seen = len(acknowledged)
+        poll(lambda: len(acknowledged) > seen or not t.is_alive(), "no feedback acknowledged before the kill", 60)
         pid = ray.get(actor.pid.remote())
         ray.kill(actor, no_restart=False)  # the actor restarts (max_restarts=-1) and rebuilds from the database
-        deadline = time.time() + 60
-        while time.time() < deadline:
+
+        def restarted() -> bool:
             try:
-                if ray.get(actor.pid.remote(), timeout=10) != pid:
-                    break
-            except Exception:  # noqa: BLE001 - restarting
-                time.sleep(0.5)
-    time.sleep(2)
+                return ray.get(actor.pid.remote(), timeout=10) != pid
+            except Exception:  # noqa: BLE001 - still restarting
+                return False
+
+        poll(restarted, "the learning buffer did not come back", 60)
+    seen = len(acknowledged)
+    poll(lambda: len(acknowledged) > seen or not t.is_alive(), "no feedback acknowledged after the restarts", 60)
     stop.set()
     t.join(120)
-    assert acknowledged, "nothing was acknowledged"
+    assert acknowledged, f"nothing was acknowledged; statuses {errors[:5]}"
     db = Database(ray_settings.storage.database_url)
     with db.session() as s:
         persisted = set(s.scalars(select(Feedback.id).where(Feedback.source == "killtest")))
-        claimed_twice = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.source == "killtest",
-                                                                                   Feedback.cycle_id.is_not(None)))
     assert set(acknowledged) <= persisted  # every acknowledged sample is in the database
     stats = client.get("/api/learning/buffer").json()
     assert stats["persisted_total"] >= len(persisted)
-    # Each sample is pending or owned by exactly one cycle: the column holds one id, claims are compare-and-set.
-    assert claimed_twice <= len(persisted)
+
+    def owners_are_live_cycles() -> bool:
+        """Each claimed sample belongs to a recorded cycle that did not fail (failed and interrupted cycles give
+        their samples back); the rest are pending or carry the buffer's own marker (dropped / rating only)."""
+        with db.session() as s:
+            owners = set(s.scalars(select(Feedback.cycle_id).where(Feedback.source == "killtest",
+                                                                    Feedback.cycle_id.is_not(None))))
+            cycles = dict(s.execute(select(LearningCycle.id, LearningCycle.status)
+                                    .where(LearningCycle.id.in_(owners - {DROPPED, RATING_ONLY}))).all())
+        return all(o in (DROPPED, RATING_ONLY) or cycles.get(o) not in (None, "failed") for o in owners)
+
+    poll(owners_are_live_cycles, "samples are owned by a failed or unknown cycle", 60)
+
+    def pending_matches_database() -> bool:
+        """The restarted buffer's pending view is exactly the database's unclaimed samples: nothing lost or invented."""
+        in_memory = client.get("/api/learning/buffer").json()["pending"].get(loop_alias, 0)
+        with db.session() as s:
+            unclaimed = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.alias == loop_alias,
+                                                                                  Feedback.cycle_id.is_(None)))
+        return in_memory == unclaimed
+
+    poll(pending_matches_database, "the buffer's pending count differs from the database", 60)

@@ -38,8 +38,9 @@ def adapters(api_url, ray_settings, base_model, tmp_path_factory):
     return refs
 
 
-def generate(client, model, max_tokens=12):
-    r = client.post("/api/serving/generate", json={"prompt": PROMPT, "adapter": model, "max_tokens": max_tokens})
+def generate(client, model, max_tokens=12, headers=None):
+    r = client.post("/api/serving/generate", json={"prompt": PROMPT, "adapter": model, "max_tokens": max_tokens},
+                    headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -69,31 +70,43 @@ def test_streaming_is_incremental(api_url, adapters):
 
 
 @pytest.mark.timeout(300)
-def test_promotion_under_load_fails_nothing(api_url, adapters, client):
+def test_promotion_under_load_fails_nothing(api_url, adapters, client, ray_settings):
     old, new = generate(client, "srv4@v1")["text"], generate(client, "srv4@v2")["text"]
     assert old != new
-    stop, results, errors = threading.Event(), [], []
+    stop, results, errors = threading.Event(), [], []  # (time the request was sent, response)
 
     def loop():
         with httpx.Client(base_url=api_url, timeout=120) as c:
             while not stop.is_set():
+                sent = time.time()
                 r = c.post("/api/serving/generate", json={"prompt": PROMPT, "adapter": "srv4", "max_tokens": 12})
-                (results if r.status_code == 200 else errors).append((time.time(), r))
+                (results if r.status_code == 200 else errors).append((sent, r))
+
+    def wait_until(pred, what: str, timeout: float = 120.0) -> None:
+        deadline = time.time() + timeout
+        while not pred():
+            assert time.time() < deadline and not errors, f"{what} after {timeout}s; errors: {errors[:3]}"
+            time.sleep(0.05)
 
     threads = [threading.Thread(target=loop) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(3)
-    flipped_at = time.time()
-    assert client.post("/api/serving/activate_adapter", json={"adapter": "srv4@v2"}).status_code == 200
-    time.sleep(5)
-    stop.set()
-    for t in threads:
-        t.join(60)
+    try:
+        wait_until(lambda: len(results) >= 8, "no load before the promotion")
+        flipped_at = time.time()
+        assert client.post("/api/serving/activate_adapter", json={"adapter": "srv4@v2"}).status_code == 200
+        # Every replica's alias cache entry read the database before the activation returned, so it has expired
+        # alias_ttl_seconds later (+0.25 s for a read in flight): requests sent from then on must all reach v2.
+        settled_at = time.time() + ray_settings.serving.alias_ttl_seconds + 0.25
+        wait_until(lambda: sum(sent > settled_at for sent, _ in results) >= 8, "too few requests after the TTL")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
     assert not errors, [r.text for _, r in errors[:3]]
-    late = [r.json() for t, r in results if t > flipped_at + 2.5]  # alias cache TTL is 1 s
+    late = [r.json() for sent, r in results if sent > settled_at]
     assert late and all(x["model"] == "srv4@v2" and x["text"] == new for x in late)
-    assert any(r.json()["model"] == "srv4@v1" for t, r in results if t < flipped_at)
+    assert any(r.json()["model"] == "srv4@v1" for sent, r in results if sent < flipped_at)
 
 
 @pytest.mark.timeout(300)
@@ -157,8 +170,9 @@ def test_openai_sdk_contract_version_header_and_feedback_by_completion_id(api_ur
 
 @pytest.mark.timeout(300)
 def test_lru_evicts_beyond_replica_capacity(client, adapters):
+    pin = {"X-Clara-Allow-Inactive": "true"}  # earlier tests archived some versions by promoting others
     for ref in adapters:  # 12 versions > 8 per replica
-        generate(client, ref, max_tokens=2)
+        generate(client, ref, max_tokens=2, headers=pin)
     stats = client.get("/api/serving/router/status").json()["replicas"]
     assert len(stats["loaded_adapters"]) <= 8 < len(adapters)  # Serve's multiplexing LRU unloaded the rest
-    assert generate(client, "srv0@v1", max_tokens=4)["model"] == "srv0@v1"  # an evicted version reloads
+    assert generate(client, "srv0@v1", max_tokens=4, headers=pin)["model"] == "srv0@v1"  # an evicted one reloads

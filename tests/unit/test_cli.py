@@ -25,6 +25,7 @@ from clara_ray.cli.client import ApiClient, ApiError, error_message  # noqa: E40
 from clara_ray.cli.context import Overrides  # noqa: E402
 from clara_ray.cli.main import app  # noqa: E402
 from clara_ray.training.job_store import IllegalTransition, JobNotFound  # noqa: E402
+from clara_ray.learning.feedback import FeedbackResult, FeedbackStatus
 
 ADMIN = hs_token("root", roles=("admin",))
 USER = hs_token("ursula", roles=("user",))
@@ -113,10 +114,13 @@ class ScriptedJobs:
 class RatingLearning:
     """The learning backend's add_feedback contract: a rating under 0.5 without a correction is rejected."""
 
-    async def add_feedback(self, items: list[dict]) -> list[dict]:
-        return [{"accepted": False, "quality": i["rating"], "reason": "low rating without a correction"}
+    async def add_feedback(self, items: list[dict], caller: str | None = None,
+                           item_keys: list[str | None] | None = None) -> list[FeedbackResult]:
+        return [FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, quality=i["rating"],
+                               reason="low rating without a correction")
                 if i["rating"] < 0.5 and not i.get("correction") else
-                {"accepted": True, "id": f"fb{n}", "quality": 0.9, "reason": None} for n, i in enumerate(items)]
+                FeedbackResult(status=FeedbackStatus.QUEUED, accepted=True, id=f"fb{n}", quality=0.9)
+                for n, i in enumerate(items)]
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +139,10 @@ def world(tmp_path_factory):
     from clara_ray.training.pipeline import base_model_id
 
     root = tmp_path_factory.mktemp("cli")
-    settings = load_settings(storage={"data_dir": root}, serving={"max_new_tokens": 32, "max_prompt_tokens": 64},
-                             router={"use_embeddings": False})
+    tmp = str(root.parent)  # every test's tmp_path lies in it; /data: the job files these tests name
+    settings = load_settings(storage={"data_dir": root}, serving={"max_new_tokens": 32, "max_prompt_tokens": 64,
+                                                                  "adapter_import_roots": [tmp]},
+                             training={"data_roots": [tmp, "/data", "{resources}"]}, router={"use_embeddings": False})
     settings = settings.model_copy(update={"security": SecurityConfig(mode="dev", jwt_secret=SECRET,
                                                                             rate_limit={"enabled": False})})
     base = str(ensure_base_model("tiny", root / "models", TinyModelSpec(pretrain_steps=0)))

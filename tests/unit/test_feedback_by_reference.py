@@ -18,8 +18,8 @@ from clara_ray.api.app import build_app  # noqa: E402
 from clara_ray.config import CompletionLogSettings  # noqa: E402
 from clara_ray.db.engine import Database  # noqa: E402
 from clara_ray.db.tables import Feedback  # noqa: E402
-from clara_ray.learning.feedback import FeedbackSample  # noqa: E402
 from clara_ray.learning.loop import LearningLoop  # noqa: E402
+from tests.learning_backends import InProcessLearning  # noqa: E402
 from clara_ray.learning.ratings import ratings_for_versions  # noqa: E402
 from clara_ray.security.settings import SecurityConfig  # noqa: E402
 from clara_ray.serving.completion_log import CompletionLog, CompletionRecord  # noqa: E402
@@ -27,16 +27,6 @@ from clara_ray.serving.completion_log import CompletionLog, CompletionRecord  # 
 ANSWER = "Nach § 35 BauGB ist ein Vorhaben im Außenbereich nur ausnahmsweise zulässig, wenn öffentliche Belange " \
          "nicht entgegenstehen."
 BETTER = ANSWER + " Privilegierte Vorhaben nach § 35 Abs. 1 BauGB sind eher zulässig."
-
-
-class InProcessLearning:
-    """The learning backend as the API sees it (add_feedback takes dicts, like the actor), over a real loop."""
-
-    def __init__(self, loop: LearningLoop):
-        self.loop = loop
-
-    async def add_feedback(self, items: list[dict]) -> list[dict]:
-        return await self.loop.add([FeedbackSample.model_validate(i) for i in items])
 
 
 class World:

@@ -6,7 +6,7 @@ import pytest
 
 from clara_ray.training.job_store import IllegalTransition
 from clara_ray.training.manager import JobManager
-from clara_ray.training.spec import JobStatus, TrainingJobRequest
+from clara_ray.training.spec import TrainingJobRequest
 
 
 class FakeRun:
@@ -118,7 +118,7 @@ async def test_cancel_queued_job_never_starts(make_manager):
 async def test_timeout_fails_job(make_manager):
     m = make_manager()
     j = await m.create(req("aa", timeout_seconds=0.2))
-    await asyncio.sleep(0.5)
+    await settle(m, j["job_id"])  # the job never finishes by itself: only its timeout can end it
     view = m.get(j["job_id"])
     assert view["status"] == "FAILED" and "timed out" in view["error"]
     assert m.launcher.runs[j["job_id"]].cancelled

@@ -32,16 +32,19 @@ def test_quality_rejects_with_reasons(loop_settings, db):
     buf = LearningBuffer(loop_settings, db)
     res = buf.add([fb(1), fb(1), fb(2, prompt="Was?", response="kurz", rating=1.0),
                    fb(3, rating=0.2), fb(4, response="spam " * 40), fb(5, rating=0.1, correction=ANSWER + " Korrigiert.")])
-    assert [r["accepted"] for r in res] == [True, False, False, False, False, True]
-    assert "duplicate" in res[1]["reason"] and "too short" in res[2]["reason"]
-    assert "low rating" in res[3]["reason"] and "repetitive" in res[4]["reason"]
-    assert buf.add([fb(1)])[0]["reason"].startswith("duplicate")  # across batches too
+    assert [r.accepted for r in res] == [True, False, False, False, False, True]
+    assert [r.status.value for r in res] == ["queued"] + ["rejected"] * 4 + ["queued"]
+    assert "duplicate" in res[1].reason and "too short" in res[2].reason
+    assert "low rating" in res[3].reason and "repetitive" in res[4].reason
+    assert buf.add([fb(1)])[0].reason.startswith("duplicate")  # across batches too
 
 
 def test_durable_rebuild_claim_release_and_bound(loop_settings, db):
-    buf = LearningBuffer(loop_settings, db)
+    dropping = loop_settings.model_copy(update={"learning": loop_settings.learning.model_copy(
+        update={"overflow": "drop_lowest"})})
+    buf = LearningBuffer(dropping, db)
     buf.add([fb(i, importance=float(i % 3)) for i in range(60)])  # 60 > buffer_size 50
-    assert buf.stats()["pending_total"] == 50 and buf.counts["dropped"] == 10
+    assert buf.stats()["pending_total"] == 50 and buf.counts["dropped"] == 10 and buf.stats()["dropped_total"] == 10
     again = LearningBuffer(loop_settings, db)  # a restarted actor sees the same pending samples
     assert again.stats()["pending_total"] == 50
     rows = again.claim("bau", "cyc1", 20)

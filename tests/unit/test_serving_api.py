@@ -28,8 +28,9 @@ def world(tmp_path_factory):
     from clara_ray.config import load_settings
 
     root = tmp_path_factory.mktemp("serve")
-    settings = load_settings(storage={"data_dir": root}, serving={"max_new_tokens": 32, "max_prompt_tokens": 64},
-                             router={"use_embeddings": False})
+    settings = load_settings(storage={"data_dir": root}, serving={"max_new_tokens": 32, "max_prompt_tokens": 64,
+                                                                  "adapter_import_roots": [str(root.parent)]},
+                             router={"use_embeddings": False})  # root.parent: every test's tmp_path lies in it
     base = str(ensure_base_model("tiny", root / "models", TinyModelSpec(pretrain_steps=0)))
     db = Database(settings.storage.database_url)
     reg, store = AdapterRegistry(db), AdapterStore(settings.storage.adapter_store_uri)
@@ -94,7 +95,8 @@ def test_load_activate_rollback_unload(world, tmp_path):
     too_big = build_random_lora(base, tmp_path / "big", r=128, lora_alpha=16, seed=1)
     r = client.post("/api/serving/load_adapter", json={"name": "umwelt", "path": str(too_big)})
     assert r.status_code == 409 and "rank" in r.json()["detail"]
-    assert client.post("/api/serving/load_adapter", json={"name": "umwelt", "path": "/tmp/../etc"}).status_code == 422
+    r = client.post("/api/serving/load_adapter", json={"name": "umwelt", "path": "/tmp/../etc"})
+    assert r.status_code == 403 and r.json()["detail"].startswith("path: outside")  # resolves to /etc
     assert client.post("/api/serving/load_adapter", json={"name": "Bad Name", "path": str(good)}).status_code == 422
     r = client.post("/api/serving/load_adapter", json={"name": "umwelt", "path": str(tmp_path)})
     assert r.status_code == 409 and "not a PEFT adapter" in r.json()["detail"]
@@ -146,3 +148,54 @@ def test_streaming_and_batch(world):
         for a in ("baurecht", "steuerrecht", "base", "sozialrecht")]}).json()["results"]
     assert [b["model"].split("@")[0] for b in batch][:2] == ["baurecht", "steuerrecht"]
     assert batch[0]["text"] == gen(client, adapter="baurecht")["text"]  # same text alone as in a mixed batch
+
+
+@pytest.mark.timeout(180)
+def test_retired_versions_are_refused_unless_an_admin_pins_them(world, tmp_path):
+    """Archived (superseded or unloaded) and rejected versions answer 409 with status and reason on every route;
+    candidates and the active version are served; an admin may pin a retired one with X-Clara-Allow-Inactive."""
+    client, svc, root, base = world
+    reg = svc.registry
+    rows = [reg.register(name="mietrecht", uri=svc.store.put(build_random_lora(base, tmp_path / f"m{i}", r=8,
+                                                                               lora_alpha=16, seed=40 + i),
+                                                              "mietrecht", f"miet{i}"),
+                         version_id=f"miet{i}", base_model=base_model_id(base), trainer_type="LORA", rank=8)
+            for i in range(4)]
+    client.post("/api/serving/activate_adapter", json={"adapter": "mietrecht@v1"})
+    client.post("/api/serving/activate_adapter", json={"adapter": "mietrecht@v2"})  # v1: archived (superseded)
+    reg.set_status(rows[2].id, "rejected", "learning cycle x: improvement below min_improvement")
+    assert gen(client, adapter="mietrecht")["model"] == "mietrecht@v2"
+    assert gen(client, adapter="mietrecht@v4")["model"] == "mietrecht@v4"  # a candidate, for side-by-side
+
+    for ref, status, reason in (("mietrecht@v1", "archived", None), ("mietrecht@v3", "rejected", "min_improvement")):
+        r = client.post("/api/serving/generate", json={"prompt": "x", "adapter": ref, "max_tokens": 4})
+        assert r.status_code == 409 and r.json()["version_status"] == status, r.text
+        assert status in r.json()["detail"] and (reason is None or reason in r.json()["status_reason"])
+        r = client.post("/v1/chat/completions", json={"model": ref, "max_tokens": 4,
+                                                      "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 409 and status in r.json()["error"]["message"]
+        pinned = client.post("/api/serving/generate", json={"prompt": "x", "adapter": ref, "max_tokens": 4},
+                             headers={"X-Clara-Allow-Inactive": "true"})
+        assert pinned.status_code == 200 and pinned.json()["model"] == ref  # security off: the caller is admin
+    r = client.delete("/api/serving/unload_adapter", params={"adapter": "mietrecht@v4"})
+    r = client.post("/api/serving/generate", json={"prompt": "x", "adapter": "mietrecht@v4", "max_tokens": 4})
+    assert r.status_code == 409 and r.json()["status_reason"] == "unloaded through the API"
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert [listed[f"mietrecht@v{i}"]["servable"] for i in range(1, 5)] == [False, True, False, False]
+
+
+def test_pinning_needs_adapters_activate():
+    from starlette.requests import Request
+
+    from clara_ray.api.auth import PermissionDenied, Principal
+    from clara_ray.api.pinning import allow_inactive
+
+    def request(value: str | None) -> Request:
+        headers = [] if value is None else [(b"x-clara-allow-inactive", value.encode())]
+        return Request({"type": "http", "headers": headers})
+
+    admin, user = Principal("a", {"admin"}), Principal("u", {"user"})
+    assert allow_inactive(request("true"), admin) and not allow_inactive(request(None), user)
+    assert not allow_inactive(request("false"), admin)
+    with pytest.raises(PermissionDenied, match="adapters:activate"):
+        allow_inactive(request("true"), user)

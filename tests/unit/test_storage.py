@@ -17,7 +17,7 @@ def test_schema_created_and_migration_idempotent(db):
     tables = set(inspect(db.engine).get_table_names())
     assert {"training_jobs", "adapter_versions", "adapter_aliases", "datasets", "feedback",
             "learning_cycles", "audit_log", "alembic_version"} <= tables
-    migrate(db.engine)  # second run is a no-op
+    assert migrate(db.engine) is False  # already at head: a second run changes nothing
 
 
 def test_job_lifecycle_and_illegal_transitions(db):

@@ -18,6 +18,7 @@ from tests.browser import AppServer, PageWatch, chromium, screenshot
 
 pytestmark = pytest.mark.timeout(180)
 
+QA = "clara_ray/resources/corpus/qa.jsonl"  # a training file under the default training.data_roots
 NOW = "2026-11-22T10:00:00+00:00"
 JOB = {"job_id": "j1", "name": "demo", "trainer_type": "LORA", "status": "RUNNING", "priority": 3, "attempt": 1,
        "retry_of": None, "error": None, "step": 5, "total_steps": 10, "progress": 0.5, "eta_seconds": 12.0,
@@ -140,9 +141,9 @@ def test_token_login_shows_only_what_the_role_may_use(build, served, dev_securit
                     assert backends["jobs"].calls == []
                     form.locator("input[name=name]").fill("BadName")
                     form.locator("input[type=radio]").nth(1).check()
-                    form.locator("input[name=data_path]").fill("/data/train.jsonl")
+                    form.locator("input[name=data_path]").fill(QA)  # under training.data_roots ({resources})
                     form.get_by_role("button", name="Start training").click()
-                    assert "name: must be 2-48 chars" in form.get_by_role("alert").inner_text()
+                    assert "name: must be lowercase; use 2-48 characters" in form.get_by_role("alert").inner_text()
                     watch.errors.clear()  # the browser logs the 422 it was meant to get
                     form.locator("input[name=name]").fill("bau2")
                     form.locator("input[name=epochs]").fill("2")
@@ -151,7 +152,7 @@ def test_token_login_shows_only_what_the_role_may_use(build, served, dev_securit
                     assert form.get_by_role("status").inner_text() == "Job j2 queued"
                     _, sent, who = backends["jobs"].calls[-1]
                     assert (sent["name"], sent["trainer_type"], sent["epochs"], sent["data_paths"], who) == \
-                        ("bau2", "QLORA", 2, ["/data/train.jsonl"], f"{role}-1")
+                        ("bau2", "QLORA", 2, [QA], f"{role}-1")
                     assert sent["learning_rate"] is None  # left empty: the server's default applies
                     page.locator("tr[data-job=j1]").click()
                 if cancel:

@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from sec_helpers import hs_token
 
 from tests.browser import AppServer, PageWatch, chromium, screenshot
+from tests.learning_backends import InProcessLearning
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -36,21 +37,6 @@ class SlowBackend:
         async for chunk in self.inner.stream(req, model):
             await asyncio.sleep(self.pause)
             yield chunk
-
-
-class InProcessLearning:
-    """What the learning-buffer actor offers the API (actors/learning_buffer.py), over a LearningLoop in this process."""
-
-    def __init__(self, loop):
-        self.loop = loop
-
-    async def add_feedback(self, items: list[dict]) -> list[dict]:
-        from clara_ray.learning.feedback import FeedbackSample
-
-        return await self.loop.add([FeedbackSample.model_validate(i) for i in items])
-
-    async def stats(self) -> dict:
-        return self.loop.stats()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from clara_ray.api.auth import ROLE_PERMISSIONS
 from clara_ray.security.api_keys import (KEY_PREFIX, ApiKeyNotFound, ApiKeyRejected, ApiKeyStore, InvalidKeyRequest,
                                          hash_key)
 
-JOB = {"name": "bau", "data_paths": ["/data/qa.jsonl"]}
+JOB = {"name": "bau", "data_paths": ["clara_ray/resources/corpus/qa.jsonl"]}  # under training.data_roots
 MODELS = [{"id": "base-model", "object": "model", "owned_by": "clara", "created": 0},
           {"id": "baurecht", "object": "model", "owned_by": "clara", "created": 0}]
 

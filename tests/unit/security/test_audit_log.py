@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sec_helpers import auth, hs_token
 
-JOB = {"name": "bau", "data_paths": ["/data/qa.jsonl"]}
+JOB = {"name": "bau", "data_paths": ["clara_ray/resources/corpus/qa.jsonl"]}  # under training.data_roots
 def auditor() -> dict:
     # Minted per use: a module-level token expires while a long suite (the Ray tests) runs first.
     return auth(hs_token("audrey", ["auditor"]))

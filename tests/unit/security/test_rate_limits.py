@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sec_helpers import SECRET, auth, hs_token
 
-JOB = {"name": "bau", "data_paths": ["/data/qa.jsonl"]}
+JOB = {"name": "bau", "data_paths": ["clara_ray/resources/corpus/qa.jsonl"]}  # under training.data_roots
 
 
 def _create(client, user):
@@ -48,3 +48,28 @@ def test_strict_mode_limits_every_route_per_ip_and_user(make_client, jwks_server
     assert [client.get("/api/training/jobs", headers=h).status_code for _ in range(4)] == [200, 200, 200, 429]
     bad = auth(key_a.token(exp_in=-300))
     assert [client.get("/api/training/jobs", headers=bad).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_a_caller_without_the_permission_gets_403_and_spends_no_budget(dev_client):
+    """Authorization runs before the rate limit: denied attempts neither answer 429 nor use up the bucket."""
+    analyst = auth(hs_token("carol", ["analyst"]))  # may read jobs, may not create them
+    denied = [dev_client.post("/api/training/jobs", json=JOB, headers=analyst) for _ in range(8)]
+    assert [r.status_code for r in denied] == [403] * 8
+    assert {r.json()["missing_permission"] for r in denied} == {"training:create"}
+    # the same subject, now granted the permission, still has its whole budget of 5
+    assert [_create(dev_client, "carol").status_code for _ in range(5)] == [201] * 5
+    assert _create(dev_client, "carol").status_code == 429
+
+
+def test_each_permission_has_its_own_bucket(dev_client):
+    """A learning-cycle trigger spends `learning:trigger`, not the job-creation budget (and the other way round)."""
+    h = auth(hs_token("dave", ["trainer"]))
+
+    def trigger():
+        return dev_client.post("/api/learning/trigger", json={"adapter": "bau"}, headers=h)
+
+    assert [_create(dev_client, "dave").status_code for _ in range(5)] == [201] * 5
+    assert _create(dev_client, "dave").status_code == 429  # job creation spent ...
+    assert [trigger().status_code for _ in range(5)] == [202] * 5  # ... the trigger bucket is untouched
+    r = trigger()
+    assert r.status_code == 429 and "learning:trigger" in r.json()["detail"]

@@ -23,13 +23,17 @@ export function LearningLoop({ me }) {
             ${Object.entries(stats.pending).map(([a, n]) => html`<span class="muted">pending · ${a}</span><span>${n}</span>`)}
             <span class="muted">stored in total</span><span>${stats.persisted_total}</span>
             <span class="muted">used by cycles</span><span>${stats.claimed_by_cycles}</span>
+            <span class="muted">buffer bound</span><span data-testid="buffer-bound">${stats.pending_total} / ${stats.buffer_size}${stats.full ? ' · full: new feedback is refused, retry later' : ''}</span>
+            <span class="muted">when full</span><span data-testid="overflow">${stats.overflow === 'wait' ? 'wait (nothing is dropped)' : 'drop lowest priority'}</span>
+            <span class="muted">dropped</span><span data-testid="dropped-total">${stats.dropped_total}</span>
+            <span class="muted">refused while full</span><span>${stats.since_start.refused_full || 0}</span>
             <span class="muted">batch size that triggers</span><span>${stats.min_batch_size}</span>
             <span class="muted">time trigger</span><span>${stats.train_interval_seconds} s</span>
             <span class="muted">quality threshold</span><span>${stats.quality_threshold}</span>
             <span class="muted">running cycles</span><span>${stats.running_cycles.join(', ') || 'none'}</span>
           </div>`}
         </div>
-        ${can(me, 'training:create') && html`<${Trigger} onDone=${() => { reloadStats(); reloadCycles(); }} />`}
+        ${can(me, 'learning:trigger') && html`<${Trigger} onDone=${() => { reloadStats(); reloadCycles(); }} />`}
       </div>
       <div class="grow"><div class="card scroll-x">
         <h2>Cycles</h2>

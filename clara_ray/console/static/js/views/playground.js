@@ -9,7 +9,7 @@ const KIND_ORDER = { alias: 0, version: 1, base: 2 };
 
 // /v1/models as [value, label] pairs: aliases first (what users call), then exact versions, then the base model.
 function modelOptions(models) {
-  return models.filter((m) => m.status !== 'archived')  // archived versions take no new requests
+  return models.filter((m) => m.servable !== false)  // rejected, archived and unloaded versions are refused
     .sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.id.localeCompare(b.id))
     .map((m) => [m.id, m.kind === 'alias' ? `${m.id} (alias → ${m.version})`
       : m.kind === 'base' ? `${m.id} (base model)` : `${m.id}${m.status ? ` (${m.status})` : ''}`]);

@@ -1,0 +1,278 @@
+"""Schema fuzzing (schemathesis) of every route of /openapi.json against the real app: no 5xx, conformant answers.
+
+The app runs in-process (ASGI) over real backends: the serving service on the tiny CPU model, the completion log,
+the dataset service, a learning loop and a job manager whose launcher only records jobs (nothing trains). Two
+modes: security off, and production (RS256 via a local JWKS) with an admin token. Routes that start work get a
+small example count of their own; the whole run stays within a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
+                                               response_schema_conformance)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "security"))
+from sec_helpers import AUDIENCE, ISSUER, JwksServer, SigningKey, auth  # noqa: E402
+
+from clara_ray.adapters.registry import AdapterRegistry  # noqa: E402
+from clara_ray.adapters.store import AdapterStore  # noqa: E402
+from clara_ray.api.app import build_app  # noqa: E402
+from clara_ray.datasets.service import DatasetService  # noqa: E402
+from clara_ray.db.engine import Database  # noqa: E402
+from clara_ray.learning.feedback import FeedbackSample  # noqa: E402
+from clara_ray.learning.loop import LearningLoop  # noqa: E402
+from clara_ray.security.settings import SecurityConfig  # noqa: E402
+from clara_ray.serving.completion_log import CompletionLog  # noqa: E402
+from clara_ray.serving.cpu_engine import CpuEngine  # noqa: E402
+from clara_ray.serving.local_backend import AdapterLoader, LocalBackend  # noqa: E402
+from clara_ray.serving.service import ServingService  # noqa: E402
+from clara_ray.serving.testing import build_random_lora  # noqa: E402
+from clara_ray.training.base_model import TinyModelSpec, ensure_base_model  # noqa: E402
+from clara_ray.training.manager import JobManager  # noqa: E402
+from clara_ray.training.pipeline import base_model_id  # noqa: E402
+from clara_ray.training.spec import TrainingJobRequest  # noqa: E402
+
+pytestmark = pytest.mark.timeout(600)
+
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, response_headers_conformance]
+EXAMPLES = 25  # per route and mode
+# Routes that start work (jobs, cycles, ingest, generation on the CPU model) or change the served state: fewer.
+EXAMPLES_BY_ROUTE = {
+    "POST /api/training/jobs": 4, "POST /api/training/jobs/{job_id}/retry": 4, "POST /api/learning/trigger": 4,
+    "POST /api/datasets/corpus/ingest": 4, "POST /api/datasets": 4, "POST /api/adapters/import": 4,
+    "POST /v1/chat/completions": 6, "POST /v1/completions": 6, "POST /api/serving/generate": 6,
+    "POST /api/serving/chat": 6,
+}
+
+
+class _Run:
+    """A launched job that never ends by itself (nothing trains); cancel ends it."""
+
+    def __init__(self):
+        self.done = asyncio.Event()
+
+    async def result(self) -> dict:
+        await self.done.wait()
+        raise RuntimeError("cancelled")
+
+    async def cancel(self) -> None:
+        self.done.set()
+
+
+class RecordingLauncher:
+    def launch(self, job_id: str, request: dict) -> _Run:
+        return _Run()
+
+    def reattach(self, job_id: str) -> None:
+        return None
+
+
+class InProcessJobs:
+    """The job manager as the routes see it (the JobManagerActor's methods), in this process."""
+
+    def __init__(self, manager: JobManager):
+        self.m = manager
+
+    async def create(self, request: dict, created_by: str | None = None) -> dict:
+        return await self.m.create(TrainingJobRequest.model_validate(request), created_by)
+
+    async def get(self, job_id: str) -> dict:
+        return self.m.get(job_id)
+
+    async def list(self, **filters) -> dict:
+        return self.m.list(**filters)
+
+    async def metrics(self, job_id: str) -> dict:
+        return self.m.metrics(job_id)
+
+    async def cancel(self, job_id: str) -> dict:
+        return await self.m.cancel(job_id)
+
+    async def retry(self, job_id: str, created_by: str | None = None) -> dict:
+        return await self.m.retry(job_id, created_by)
+
+
+class InProcessLearning:
+    """The learning buffer as the routes see it (the LearningBufferActor's methods), over a real loop."""
+
+    def __init__(self, loop: LearningLoop):
+        self.loop = loop
+
+    async def add_feedback(self, items: list[dict]) -> list[dict]:
+        return await self.loop.add([FeedbackSample.model_validate(i) for i in items])
+
+    async def stats(self) -> dict:
+        return self.loop.stats()
+
+    async def cycles(self, alias: str | None = None, limit: int = 50) -> list[dict]:
+        return self.loop.cycles(alias, limit)
+
+    async def trigger(self, alias: str) -> dict:
+        return await self.loop.trigger(alias)
+
+
+@dataclass
+class World:
+    settings: object
+    backends: dict
+    closers: list = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from clara_ray.config import load_settings
+
+    root = tmp_path_factory.mktemp("fuzz")
+    settings = load_settings(storage={"data_dir": root}, router={"use_embeddings": False},
+                             serving={"max_new_tokens": 64, "max_prompt_tokens": 96})
+    base = str(ensure_base_model("tiny", root / "models", TinyModelSpec(pretrain_steps=0)))
+    db = Database(settings.storage.database_url)
+    reg, store = AdapterRegistry(db), AdapterStore(settings.storage.adapter_store_uri)
+    for v in range(2):
+        folder = build_random_lora(base, root / f"src{v}", r=8, lora_alpha=16, seed=7 + v, b_std=0.4)
+        row = reg.register(name="baurecht", uri=store.put(folder, "baurecht", f"bau{v}"), version_id=f"bau{v}",
+                           base_model=base_model_id(base), trainer_type="LORA", rank=8, domain="baurecht")
+        if v == 0:
+            reg.activate(row.id)
+    engine = CpuEngine(base, max_adapters=2, max_new_tokens=64, max_prompt_tokens=96)
+    completions = CompletionLog(db, settings.serving.completion_log)
+    serving = ServingService(settings, db, LocalBackend(engine, AdapterLoader(engine, store, root / "cache",
+                                                                              base_model_id(base))),
+                             base_model_path=base, completions=completions)
+    jobs = InProcessJobs(JobManager(settings, db, RecordingLauncher()))
+    learning = InProcessLearning(LearningLoop(settings, db, jobs=jobs, evaluate=None))
+    datasets = DatasetService(settings, db)
+    w = World(settings, {"serving": serving, "completions": completions, "jobs": jobs, "learning": learning,
+                         "datasets": datasets})
+    yield w
+    completions.close()
+    db.dispose()
+
+
+@dataclass
+class FuzzReport:
+    failures: dict[str, str] = field(default_factory=dict)
+    """'METHOD /path' -> its first failure (schemathesis' report), for the operations that failed."""
+    statuses: dict[str, Counter] = field(default_factory=dict)
+    """'METHOD /path' -> how often each status was answered."""
+
+    def summary(self) -> str:
+        lines = [f"{op}: {dict(sorted(c.items()))}" for op, c in sorted(self.statuses.items())]
+        return "\n".join(lines + [""] + [f"{k}\n{v}" for k, v in self.failures.items()])
+
+
+def fuzz(app, headers: dict) -> FuzzReport:
+    """Every operation of the app's schema, fuzzed with valid (schema-conformant) and invalid data."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    report = FuzzReport()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        label = f"{op.method.upper()} {op.path}"
+        seen = report.statuses.setdefault(label, Counter())
+
+        @hsettings(max_examples=EXAMPLES_BY_ROUTE.get(label, EXAMPLES), deadline=None, database=None,
+                   derandomize=True, phases=[Phase.explicit, Phase.generate],
+                   suppress_health_check=list(HealthCheck))
+        @given(case=st.one_of(op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)))
+        def run(case):
+            response = case.call_and_validate(headers=headers, checks=CHECKS)
+            seen[response.status_code] += 1
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collected per route, reported together
+            report.failures[label] = f"{type(e).__name__}: {str(e)[:1500]}"
+    return report
+
+
+def assert_clean(report: FuzzReport) -> None:
+    assert len(report.statuses) >= 40, report.summary()  # the schema lists every route (WebSockets aside)
+    assert not report.failures, report.summary()
+    unexercised = [op for op, c in report.statuses.items() if not c]
+    assert not unexercised, f"never called: {unexercised}\n{report.summary()}"
+    print(report.summary())  # with -s: what each route answered
+
+
+def test_fuzz_with_security_off(world):
+    settings = world.settings.model_copy(update={"security": SecurityConfig(mode="off")})
+    app = build_app(settings, **world.backends)
+    assert_clean(fuzz(app, {}))
+
+
+def test_fuzz_in_production_with_an_admin_token(world):
+    key, jwks = SigningKey("fuzz"), JwksServer()
+    jwks.publish(key)
+    try:
+        settings = world.settings.model_copy(update={"security": SecurityConfig(
+            mode="production", issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks.url, jwks_min_refetch_seconds=0)})
+        app = build_app(settings, **world.backends)
+        report = fuzz(app, auth(key.token("fuzz-admin", ["admin"])))
+        rt = getattr(app.state, "security_runtime", None)
+        if rt is not None and rt.audit is not None:
+            rt.audit.dispose()
+    finally:
+        jwks.close()
+    assert_clean(report)
+    assert not any(401 in c for c in report.statuses.values()), report.summary()  # the admin's token was accepted
+
+
+def _numbers_in(schema: dict) -> list[dict]:
+    """The numeric schemas among `schema` and its anyOf/oneOf branches."""
+    branches = [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]
+    return [b for b in branches if b.get("type") in ("integer", "number")]
+
+
+def test_every_numeric_query_parameter_is_bounded(world):
+    """Unbounded numbers reach SQL and tensors (an offset above 2**63 was a 500): each has a minimum and a maximum."""
+    app = build_app(world.settings.model_copy(update={"security": SecurityConfig(mode="off")}), **world.backends)
+    unbounded = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, op in operations.items():
+            for p in op.get("parameters", []):
+                for num in _numbers_in(p.get("schema", {})):
+                    if not ({"minimum", "exclusiveMinimum"} & num.keys() and
+                            {"maximum", "exclusiveMaximum"} & num.keys()):
+                        unbounded.append(f"{method.upper()} {path} ?{p['name']}")
+    assert not unbounded, unbounded
+
+
+def test_the_root_causes_the_fuzzer_found_are_4xx(world):
+    """Deterministic repeats of what the fuzzer found: huge offsets, a null router setting, an empty stop string."""
+    from fastapi.testclient import TestClient
+
+    app = build_app(world.settings.model_copy(update={"security": SecurityConfig(mode="off")}), **world.backends)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/api/training/jobs", "/api/datasets", "/api/audit", "/api/completions"):
+            r = client.get(path, params={"offset": 2**63 + 1})
+            assert r.status_code == 422 and r.json()["detail"][0]["field"] == "query.offset", (path, r.text)
+        r = client.post("/api/serving/router/configure", json={"use_embeddings": None})
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "use_embeddings", r.text
+        # nothing was stored: the next configure works and the router keeps a boolean
+        r = client.post("/api/serving/router/configure", json={"conf_low": 0.4})
+        assert r.status_code == 200 and r.json()["use_embeddings"] is False and r.json()["conf_low"] == 0.4
+        for stop in ("", [""], ["x", ""]):
+            for path, body in (("/v1/chat/completions", {"model": "baurecht",
+                                                         "messages": [{"role": "user", "content": "Hallo"}]}),
+                               ("/v1/completions", {"model": "baurecht", "prompt": "Hallo"})):
+                r = client.post(path, json={**body, "stop": stop, "max_tokens": 2})
+                assert r.status_code == 400 and r.json()["error"]["param"] == "stop", (path, stop, r.text)
+            r = client.post("/api/serving/generate", json={"prompt": "Hallo", "adapter": "baurecht", "stop": stop,
+                                                           "max_tokens": 2})
+            assert r.status_code == 422 and "stop" in r.text, (stop, r.text)
+        # the smallest positive top_p is valid: it samples (greedily in effect) instead of failing the multinomial
+        r = client.post("/api/serving/generate", json={"prompt": "Hallo", "adapter": "baurecht", "top_p": 5e-324,
+                                                       "temperature": 1.0, "max_tokens": 2})
+        assert r.status_code == 200 and isinstance(r.json()["text"], str), r.text
+        r = client.post("/v1/completions", content=b"\xff{not json", headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "error" in r.json() and "message" in r.json()["error"], r.text
