@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from clara_ray.cli.context import JsonFlag, fail, out, print_json, state_of, wants_json
-from clara_ray.cli.render import number, status, table, timestamp
+from clara_ray.cli.render import number, short_time, status, table
 
 app = typer.Typer(help="Adapter versions: list, activate, roll back, import, export.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def list_adapters(
     table(["", "version", "status", "type", "rank", "domain", "ppl (dev)", "created"],
           [("*" if v["ref"] in active else "", v["ref"], status(v.get("status")), v.get("trainer_type") or "-",
             v.get("rank") or "-", v.get("domain") or "-", number((v.get("metrics") or {}).get("ppl_dev")),
-            timestamp(v.get("created_at"))) for v in versions])
+            short_time(v.get("created_at"))) for v in versions])
 
 
 @app.command("activate")

@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from clara_ray.cli.context import JsonFlag, out, print_json, state_of, wants_json
-from clara_ray.cli.render import duration, key_values, number, status, table, timestamp
+from clara_ray.cli.render import duration, key_values, number, short_time, status, table, timestamp
 
 app = typer.Typer(help="Training jobs: list, inspect, cancel, retry, read their metrics.", no_args_is_help=True)
 
@@ -72,7 +72,7 @@ def list_jobs(
         return
     table(["job", "adapter", "type", "status", "step", "created", "error"],
           [(j["job_id"], j.get("name"), j.get("trainer_type"), status(j.get("status")), progress_text(j),
-            timestamp(j.get("created_at")), (j.get("error") or "")[:60]) for j in items])
+            short_time(j.get("created_at")), (j.get("error") or "")[:60]) for j in items])
     total = page.get("total", len(items))
     if total > offset + len(items):
         out.print(f"{len(items)} of {total} jobs (more with --offset {offset + len(items)})")

@@ -35,6 +35,16 @@ def timestamp(value: str | None) -> str:
         return value
 
 
+def short_time(value: str | None) -> str:
+    """`MM-DD HH:MM` for table cells, where the year would push the identifiers off an 80-column terminal."""
+    if not value:
+        return "-"
+    try:
+        return datetime.fromisoformat(value).strftime("%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
 def number(value: Any, digits: int = 4) -> str:
     if isinstance(value, bool) or value is None:
         return "-" if value is None else str(value)
@@ -47,8 +57,15 @@ def status(value: str | None) -> Text:
     return Text(value or "-", style=STATUS_STYLE.get(value or "", ""))
 
 
+# Columns whose values are what a user copies into the next command: never cut with an ellipsis.
+IDENTIFIERS = {"id", "job", "version", "name", "adapter", "alias", "key", "prefix", "status", "step", "created"}
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    t = Table(*columns, title=title, header_style="bold", title_justify="left")
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for name in columns:
+        whole = name.strip().lower() in IDENTIFIERS
+        t.add_column(name, no_wrap=whole)
     for row in rows:
         t.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
     out.print(t)
