@@ -19,3 +19,9 @@ class InProcessLearning:
 
     async def stats(self) -> dict:
         return self.loop.stats()
+
+    async def cycles(self, alias: str | None = None, limit: int = 50) -> list[dict]:
+        return self.loop.cycles(alias, limit)
+
+    async def trigger(self, alias: str) -> dict:
+        return await self.loop.trigger(alias)

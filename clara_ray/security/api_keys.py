@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from clara_ray.db.lazy import LazyDatabase
 from clara_ray.db.tables import ApiKey, utcnow
 from clara_ray.names import InvalidName, NameKind, check_name
 
@@ -99,16 +99,10 @@ class ApiKeyStore:
     def __init__(self, database_url: str, *, clock: Callable[[], datetime] = utcnow):
         self.url = database_url
         self.clock = clock
-        self._db = None
-        self._lock = threading.Lock()
+        self._db = LazyDatabase(database_url)
 
     def _database(self):
-        with self._lock:
-            if self._db is None:
-                from clara_ray.db.engine import Database
-
-                self._db = Database(self.url)
-            return self._db
+        return self._db.get()
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -185,5 +179,4 @@ class ApiKeyStore:
             return KeyIdentity(id=row.id, name=row.name, roles=frozenset(row.roles))
 
     def dispose(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
+        self._db.dispose()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 
 from sqlalchemy import func, select
 
+from clara_ray.db.lazy import LazyDatabase
 from clara_ray.db.tables import AuditEvent
 
 log = logging.getLogger("clara.security.audit")
@@ -26,16 +26,10 @@ class AuditLog:
 
     def __init__(self, database_url: str):
         self.url = database_url
-        self._db = None
-        self._lock = threading.Lock()
+        self._db = LazyDatabase(database_url)
 
     def _database(self):
-        with self._lock:
-            if self._db is None:
-                from clara_ray.db.engine import Database
-
-                self._db = Database(self.url)
-            return self._db
+        return self._db.get()
 
     def write(self, *, actor: str, action: str, resource: str | None, result: str, detail: dict,
               ip: str | None) -> None:
@@ -69,5 +63,4 @@ class AuditLog:
         return {"items": items, "total": total, "offset": offset, "limit": limit}
 
     def dispose(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
+        self._db.dispose()

@@ -12,9 +12,10 @@ from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.api.app import build_app
 from clara_ray.db.tables import Feedback
 from clara_ray.learning.buffer import DROPPED, RATING_ONLY, LearningBuffer
-from clara_ray.learning.feedback import FeedbackResult, FeedbackSample, FeedbackStatus
+from clara_ray.learning.feedback import FeedbackSample, FeedbackStatus
 from clara_ray.learning.loop import LearningLoop
 from clara_ray.observability import metrics
+from tests.learning_backends import InProcessLearning
 from tests.unit.test_learning import FakeJobs, fb, make_loop, wait_for
 
 
@@ -43,8 +44,10 @@ def feedback_counter(monkeypatch):
 
 
 def with_learning(settings, **learning):
+    """Every accepted sample trainable (no evaluation holdout, no relevance screen: their own tests cover them)."""
     return settings.model_copy(update={"learning": settings.learning.model_copy(update={
-        "train_interval_seconds": 0.3, "check_interval_seconds": 0.05, **learning})})
+        "train_interval_seconds": 0.3, "check_interval_seconds": 0.05, "eval_holdout_fraction": 0.0,
+        "min_relevance": None, **learning})})
 
 
 def claimed_ids(db) -> dict[str, str]:
@@ -131,7 +134,7 @@ def sample(i: int, **kw) -> FeedbackSample:
 
 
 def test_retries_are_answered_as_stored(settings, db):
-    buf = LearningBuffer(settings, db)
+    buf = LearningBuffer(with_learning(settings), db)
     first = buf.add([sample(1), sample(2, prompt="Was?", response="kurz")], caller="alice", item_keys=["k#0", "k#1"])
     assert [r.status for r in first] == [FeedbackStatus.QUEUED, FeedbackStatus.REJECTED]
     again = buf.add([sample(1), sample(2, prompt="Was?", response="kurz")], caller="alice", item_keys=["k#0", "k#1"])
@@ -145,21 +148,6 @@ def test_retries_are_answered_as_stored(settings, db):
     assert changed.status == FeedbackStatus.REJECTED and not changed.replayed
     with db.session() as s:
         assert len(list(s.scalars(select(Feedback)))) == 1  # stored once whatever the retries
-
-
-class InProcessLearning:
-    """The learning backend as the routes call it (like the actor), over a real loop."""
-
-    def __init__(self, loop: LearningLoop):
-        self.loop = loop
-
-    async def add_feedback(self, items: list[dict], caller: str | None = None,
-                           item_keys: list[str | None] | None = None) -> list[FeedbackResult]:
-        return await self.loop.add([FeedbackSample.model_validate(i) for i in items], caller=caller,
-                                   item_keys=item_keys)
-
-    async def stats(self) -> dict:
-        return self.loop.stats()
 
 
 def test_api_idempotency_key_status_and_full_buffer(settings, db):

@@ -25,23 +25,14 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 sys.path.insert(0, str(Path(__file__).resolve().parent / "security"))
 from sec_helpers import AUDIENCE, ISSUER, JwksServer, SigningKey, auth  # noqa: E402
 
-from clara_ray.adapters.registry import AdapterRegistry  # noqa: E402
-from clara_ray.adapters.store import AdapterStore  # noqa: E402
 from clara_ray.api.app import build_app  # noqa: E402
 from clara_ray.datasets.service import DatasetService  # noqa: E402
-from clara_ray.db.engine import Database  # noqa: E402
-from clara_ray.learning.feedback import FeedbackSample  # noqa: E402
 from clara_ray.learning.loop import LearningLoop  # noqa: E402
 from clara_ray.security.settings import SecurityConfig  # noqa: E402
-from clara_ray.serving.completion_log import CompletionLog  # noqa: E402
-from clara_ray.serving.cpu_engine import CpuEngine  # noqa: E402
-from clara_ray.serving.local_backend import AdapterLoader, LocalBackend  # noqa: E402
-from clara_ray.serving.service import ServingService  # noqa: E402
-from clara_ray.serving.testing import build_random_lora  # noqa: E402
-from clara_ray.training.base_model import TinyModelSpec, ensure_base_model  # noqa: E402
 from clara_ray.training.manager import JobManager  # noqa: E402
-from clara_ray.training.pipeline import base_model_id  # noqa: E402
 from clara_ray.training.spec import TrainingJobRequest  # noqa: E402
+from tests.learning_backends import InProcessLearning  # noqa: E402
+from tests.serving_world import serving_world  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -103,25 +94,6 @@ class InProcessJobs:
         return await self.m.retry(job_id, created_by)
 
 
-class InProcessLearning:
-    """The learning buffer as the routes see it (the LearningBufferActor's methods), over a real loop."""
-
-    def __init__(self, loop: LearningLoop):
-        self.loop = loop
-
-    async def add_feedback(self, items: list[dict]) -> list[dict]:
-        return await self.loop.add([FeedbackSample.model_validate(i) for i in items])
-
-    async def stats(self) -> dict:
-        return self.loop.stats()
-
-    async def cycles(self, alias: str | None = None, limit: int = 50) -> list[dict]:
-        return self.loop.cycles(alias, limit)
-
-    async def trigger(self, alias: str) -> dict:
-        return await self.loop.trigger(alias)
-
-
 @dataclass
 class World:
     settings: object
@@ -131,33 +103,15 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from clara_ray.config import load_settings
-
-    root = tmp_path_factory.mktemp("fuzz")
-    settings = load_settings(storage={"data_dir": root}, router={"use_embeddings": False},
-                             serving={"max_new_tokens": 64, "max_prompt_tokens": 96})
-    base = str(ensure_base_model("tiny", root / "models", TinyModelSpec(pretrain_steps=0)))
-    db = Database(settings.storage.database_url)
-    reg, store = AdapterRegistry(db), AdapterStore(settings.storage.adapter_store_uri)
-    for v in range(2):
-        folder = build_random_lora(base, root / f"src{v}", r=8, lora_alpha=16, seed=7 + v, b_std=0.4)
-        row = reg.register(name="baurecht", uri=store.put(folder, "baurecht", f"bau{v}"), version_id=f"bau{v}",
-                           base_model=base_model_id(base), trainer_type="LORA", rank=8, domain="baurecht")
-        if v == 0:
-            reg.activate(row.id)
-    engine = CpuEngine(base, max_adapters=2, max_new_tokens=64, max_prompt_tokens=96)
-    completions = CompletionLog(db, settings.serving.completion_log)
-    serving = ServingService(settings, db, LocalBackend(engine, AdapterLoader(engine, store, root / "cache",
-                                                                              base_model_id(base))),
-                             base_model_path=base, completions=completions)
+    sw = serving_world(tmp_path_factory.mktemp("fuzz"), max_new_tokens=64)
+    settings, db, serving, completions = sw.settings, sw.db, sw.service, sw.completions
     jobs = InProcessJobs(JobManager(settings, db, RecordingLauncher()))
     learning = InProcessLearning(LearningLoop(settings, db, jobs=jobs, evaluate=None))
     datasets = DatasetService(settings, db)
     w = World(settings, {"serving": serving, "completions": completions, "jobs": jobs, "learning": learning,
                          "datasets": datasets})
     yield w
-    completions.close()
-    db.dispose()
+    sw.close()
 
 
 @dataclass

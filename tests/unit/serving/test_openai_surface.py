@@ -8,18 +8,9 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from clara_ray.adapters.registry import AdapterRegistry
-from clara_ray.adapters.store import AdapterStore
 from clara_ray.api.app import build_app
-from clara_ray.db.engine import Database
-from clara_ray.serving.completion_log import CompletionLog
-from clara_ray.serving.cpu_engine import CpuEngine
 from clara_ray.serving.engine import EngineError, StreamChunk
-from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
-from clara_ray.serving.service import ServingService
-from clara_ray.serving.testing import build_random_lora
-from clara_ray.training.base_model import TinyModelSpec, ensure_base_model
-from clara_ray.training.pipeline import base_model_id
+from tests.serving_world import serving_world
 
 pytestmark = pytest.mark.timeout(240)
 LIMIT = 32  # serving.max_new_tokens
@@ -28,27 +19,11 @@ ASK = [{"role": "user", "content": "Wann brauche ich eine Baugenehmigung?"}]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from clara_ray.config import load_settings
-
-    root = tmp_path_factory.mktemp("oai")
-    settings = load_settings(storage={"data_dir": root}, router={"use_embeddings": False},
-                             serving={"max_new_tokens": LIMIT, "max_prompt_tokens": 96})
-    base = str(ensure_base_model("tiny", root / "models", TinyModelSpec(pretrain_steps=0)))
-    db = Database(settings.storage.database_url)
-    reg, store = AdapterRegistry(db), AdapterStore(settings.storage.adapter_store_uri)
-    for v in range(2):
-        folder = build_random_lora(base, root / f"src{v}", r=8, lora_alpha=16, seed=7 + v, b_std=0.4)
-        row = reg.register(name="baurecht", uri=store.put(folder, "baurecht", f"bau{v}"), version_id=f"bau{v}",
-                           base_model=base_model_id(base), trainer_type="LORA", rank=8, domain="baurecht")
-        if v == 0:
-            reg.activate(row.id)
-    engine = CpuEngine(base, max_adapters=2, max_new_tokens=LIMIT, max_prompt_tokens=96)
-    log = CompletionLog(db, settings.serving.completion_log)
-    svc = ServingService(settings, db, LocalBackend(engine, AdapterLoader(engine, store, root / "cache",
-                                                                           base_model_id(base))),
-                         base_model_path=base, completions=log)
-    with TestClient(build_app(settings, serving=svc, completions=log)) as http:
-        yield openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http, max_retries=0), svc
+    w = serving_world(tmp_path_factory.mktemp("oai"), max_new_tokens=LIMIT)
+    with TestClient(build_app(w.settings, serving=w.service, completions=w.completions)) as http:
+        yield openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http,
+                            max_retries=0), w.service
+    w.close()
 
 
 def chat(client, **kw):
