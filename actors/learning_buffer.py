@@ -8,18 +8,18 @@ from actors.backend import ActorBackend, VersionedActor, detached_singleton
 from actors.job_manager import get_or_create_job_manager
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
-from clara_ray.learning.evaluate import perplexity_of
+from clara_ray.learning.evaluator import CycleEvaluation, EvalRequest, evaluate_request
 from clara_ray.learning.feedback import FeedbackResult, FeedbackSample
 from clara_ray.learning.loop import LearningLoop
-from clara_ray.model.chat_format import resolve_chat_template
-from clara_ray.training.pipeline import base_model_path
+from clara_ray.learning.search_augment import LibrarySearch
 
 BUFFER_NAME = "clara-learning-buffer"
 
 
-@ray.remote(num_cpus=0.25)
-def _perplexity(base: str, adapter_path: str | None, records: list, chat_template: str | None) -> float:
-    return perplexity_of(base, adapter_path, records, chat_template)
+@ray.remote
+def _evaluate(settings: dict, request: EvalRequest) -> CycleEvaluation:
+    """A cycle's evaluation (clara_ray/learning/evaluator.py) as a Ray task; resources set per call from config."""
+    return evaluate_request(settings_from_dict(settings), request)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
@@ -27,20 +27,17 @@ class LearningBufferActor(VersionedActor):
     def __init__(self, settings: dict, deploy_version: str):
         super().__init__(deploy_version)
         s = settings_from_dict(settings)
-        base = base_model_path(s)
-        from clara_ray.adapters.store import AdapterStore
+        evaluation_task = _evaluate.options(num_cpus=s.learning.eval_cpus, num_gpus=s.learning.eval_gpus)
 
-        store = AdapterStore(s.storage.adapter_store_uri)
-        cache = s.storage.data_dir / "adapter-cache"
-        template = resolve_chat_template(s.model.chat_template)
-
-        async def evaluate(uri: str | None, records: list) -> float:
-            path = str(store.local_path(uri, cache)) if uri else None
-            return await _perplexity.remote(base, path, records, template)
+        async def evaluate(request: EvalRequest) -> CycleEvaluation:  # the shell only chooses the resources
+            return await evaluation_task.remote(settings, request)
 
         # Attach to the deployment's manager; only a deploy (the API) replaces a stale one.
         jobs = ActorBackend(get_or_create_job_manager(s, replace_stale=False))
-        self.loop = LearningLoop(s, Database(s.storage.database_url), jobs, evaluate)
+        db = Database(s.storage.database_url)
+        # Search augmentation reads the datasets stores through the library (opened per search, graph read-only).
+        search = LibrarySearch(s, db) if s.learning.augment_with_search else None
+        self.loop = LearningLoop(s, db, jobs, evaluate, search=search)
         self._started = False
 
     async def ready(self) -> bool:

@@ -152,10 +152,12 @@ class TrainingSettings(Section):
 
 
 class ContinuousSettings(Section):
-    learning_rate: float = Field(5e-6, gt=0)
-    """Learning rate of CONTINUOUS jobs (incremental training from an adapter)."""
-    epochs: int = Field(1, ge=1)
-    """Epochs of CONTINUOUS jobs."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Learning rate of CONTINUOUS jobs (incremental LoRA training from an adapter). None: the base's recipe
+    (training/recipe.py: bundled tiny model 2e-3; real models by size, 1e-4 below 3B parameters, 5e-5 below 20B,
+    3e-5 above). A full-fine-tuning figure such as 5e-6 barely moves a LoRA adapter."""
+    epochs: int | None = Field(None, ge=1)
+    """Epochs of CONTINUOUS jobs. None: the base's recipe (tiny 3, real models 1)."""
 
 
 class DataQualitySettings(Section):
@@ -215,7 +217,8 @@ class ServingSettings(Section):
     num_replicas: int = Field(1, ge=1)
     """LLM replicas (serve_config.yaml's value wins when deployed from it)."""
     max_adapters_per_replica: int = Field(8, ge=1)
-    """Adapters one replica holds at once (LRU; Serve multiplexing routes requests to replicas holding theirs)."""
+    """Adapters one replica holds at once: sizes both Serve's multiplexing LRU (which routes requests to replicas
+    holding their adapter and unloads the least recently used one) and the engine's slots, so there is one number."""
     max_lora_rank: int = Field(64, ge=1)
     """Largest adapter rank a replica accepts; larger ones are refused at load."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -231,7 +234,16 @@ class ServingSettings(Section):
     max_new_tokens: int = Field(256, ge=1)
     """Largest `max_tokens` accepted (400 beyond)."""
     alias_ttl_seconds: float = Field(1.0, ge=0)
-    """How long an alias -> version lookup is cached; a promotion reaches new requests within this."""
+    """How long an alias -> version lookup is cached. Only a fallback: activate, rollback and the learning loop's
+    promotion are pushed to every replica (revision hub, `revision_*` below); this bounds how long a replica can
+    miss one (hub restarting, or a training job's own `activate` setting, which is not pushed)."""
+    revision_ack_timeout_seconds: float = Field(2.0, gt=0)
+    """Activate, rollback and router changes return once every live API and LLM replica applied them, or after
+    this long (the response counts `replicas_updated` and `replicas_pending`)."""
+    revision_poll_seconds: float = Field(30.0, gt=0)
+    """Longest a replica's long-poll of the revision hub stays open before it is renewed."""
+    revision_stale_after_seconds: float = Field(60.0, gt=0)
+    """A replica not heard from for this long (it died without leaving) is no longer waited for."""
     adapter_import_roots: list[str] = ["{data_dir}/imports"]
     """Folders (or URI prefixes) `POST /api/serving/load_adapter` may import PEFT folders from, after symlinks are
     resolved; elsewhere is HTTP 403. Same entry rules as `training.data_roots`."""
@@ -281,19 +293,60 @@ class LearningSettings(Section):
     """Most samples one cycle claims (highest priority first): a backlog above `min_batch_size` grows the next
     cycle's batch up to this; the rest waits for the cycles after it (the size trigger fires again at once)."""
     min_improvement: float = Field(0.01, ge=0, lt=1)
-    """Gate: validation perplexity must drop by at least this fraction to promote."""
+    """Gate: validation perplexity (the alias's validation split plus its held-out feedback) must drop by at least
+    this fraction to promote."""
     max_regression: float = Field(0.02, ge=0, lt=1)
     """Gate: the regression set's perplexity may rise by at most this fraction."""
     learning_rate: float | None = Field(None, gt=0)
-    """Learning rate of cycle jobs (default `continuous.learning_rate`)."""
-    epochs: int = Field(1, ge=1)
-    """Epochs of cycle jobs."""
+    """Learning rate of cycle jobs. None: `continuous.learning_rate` (itself the base's recipe by default)."""
+    epochs: int | None = Field(None, ge=1)
+    """Epochs of cycle jobs. None: `continuous.epochs` (itself the base's recipe by default)."""
     regression_path: str | None = None
-    """JSONL of the fixed regression set (default: a fixed sample of the bundled corpus across domains)."""
+    """JSONL of the fixed regression set (default: a fixed sample of the bundled corpus across domains). It is also
+    the retained-skills set on which the forgetting budget `max_kl` is measured."""
+    max_kl: float = Field(0.05, ge=0)
+    """Gate, forgetting budget: the candidate's mean per-token KL divergence KL(active || candidate), in nats, over
+    the scored tokens of the retained-skills set (the regression set) may be at most this. A candidate that drifts
+    further from what the active version answers is rejected (criterion "forgetting") even when perplexities hold.
+    A good cycle of the tiny model's recipe measures 0.012 (BENCHMARKS.md, bench/bench_cycle_defaults.py)."""
+    eval_holdout_fraction: float = Field(0.2, ge=0, lt=1)
+    """Share of accepted feedback (deterministic by content hash) that goes to the alias's evaluation set instead of
+    training: never trained on, scored by the gate together with the alias's validation split (0 = none)."""
+    max_eval_records: int = Field(128, ge=8)
+    """Most records per evaluation set (validation split + held-out feedback, newest feedback first; regression)."""
+    min_relevance: float | None = Field(0.1, ge=-1, le=1)
+    """Feedback quality filter, domain relevance (the dataset analyzer's measure): the cosine similarity of a
+    sample's prompt and answer to its nearest record of the alias's own data (the data its first version was trained
+    on, or the bundled corpus of its domain) must be at least this; random and off-domain text is refused before
+    training, with its figure. The scale depends on `relevance_measure`; measured for lexical on a Baurecht alias
+    (BENCHMARKS.md): new Baurecht Q&A 0.50-0.88, other legal domains 0.09-0.25, German recipes and football
+    0.05-0.09, English marketing and random characters under 0.035 (with "embedding" use about 0.3: it refuses
+    marketing and random text, not German recipes). None: no relevance check."""
+    relevance_measure: Literal["lexical", "embedding"] = "lexical"
+    """Vector space of the relevance check (learning/relevance.py). "lexical": TF-IDF character n-grams, thousands
+    of samples per second on one core, keeps feedback ingest fast. "embedding": `datasets.embedding_model` sentence
+    embeddings, better on paraphrases, about a hundred samples per second on 2 CPU cores."""
+    relevance_reference_records: int = Field(400, ge=10)
+    """Most records of the alias's data embedded as the relevance reference (computed once per active version)."""
+    eval_cpus: float = Field(0.25, gt=0)
+    """CPUs of the evaluation task of a cycle (base model loaded once, both versions scored on every set)."""
+    eval_gpus: float = Field(0.0, ge=0)
+    """GPUs of the evaluation task (on a GPU worker the scoring runs on CUDA)."""
     cycle_timeout_seconds: float = Field(1800, gt=0)
     """A cycle whose training job runs longer fails."""
     check_interval_seconds: float = Field(1.0, gt=0)
     """How often the buffer checks its triggers."""
+    replay_fraction: float = Field(0.5, ge=0, le=10)
+    """Replay: each cycle also trains on round(replay_fraction x its feedback samples) records drawn (seeded by the
+    cycle id) from the data the alias's active version and its ancestors were trained on, never their validation
+    split nor the regression set (clara_ray/learning/training_set.py). 0.5: 40 samples bring 20 earlier records;
+    0: feedback only."""
+    augment_with_search: bool = False
+    """Augmentation: each cycle also trains on hybrid-search results (vector + graph + keyword over the ingested
+    corpus, within the alias's domain) for the most distinctive terms of its feedback batch, as plain-text records.
+    On the bundled corpus this made validation perplexity worse (BENCHMARKS.md, bench/bench_replay.py)."""
+    augment_max_records: int = Field(10, ge=1, le=100)
+    """Most search results one cycle adds (after removing duplicates of its feedback and replay)."""
 
 
 class RetentionSettings(Section):

@@ -9,6 +9,7 @@ from ray import serve
 from actors.backend import ActorBackend
 from actors.job_manager import get_or_create_job_manager
 from actors.learning_buffer import get_or_create_learning_buffer
+from actors.revision_hub import get_or_create_revision_hub
 from clara_ray.api.app import build_app
 from clara_ray.config import settings_from_dict
 from clara_ray.datasets.service import DatasetService
@@ -16,6 +17,10 @@ from clara_ray.db.engine import Database
 from clara_ray.serving.catalog import ResolvedModel
 from clara_ray.serving.completion_log import CompletionLog
 from clara_ray.serving.engine import GenerationRequest, GenerationResult, StreamChunk
+from clara_ray.serving.revision_client import RayRevisionClient
+from clara_ray.serving.revision_follower import RevisionFollower
+from clara_ray.serving.revision_hooks import ApiReplicaHooks
+from clara_ray.serving.revisions import ReplicaRole
 from clara_ray.serving.router import offline_embedder
 from clara_ray.serving.service import ServingService
 from clara_ray.training.pipeline import base_model_path
@@ -49,19 +54,36 @@ class ClaraApi:
         s = settings_from_dict(settings)
         db = Database(s.storage.database_url)
         self._completions = CompletionLog(db, s.serving.completion_log)  # every answer this replica serves
+        # Alias flips and router changes reach this replica as events from the revision hub (clara_ray/serving/
+        # revisions.py); activate/rollback/configure here publish to it and return once every replica applied them.
+        self._revisions = RayRevisionClient(s.ray.namespace, ack_timeout=s.serving.revision_ack_timeout_seconds,
+                                            handle=get_or_create_revision_hub(
+                                                s.ray.namespace, stale_after=s.serving.revision_stale_after_seconds))
+        serving = ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
+                                 embed=offline_embedder() if s.router.use_embeddings else None,
+                                 completions=self._completions, revisions=self._revisions) \
+            if llm_handle is not None else None
+        self._follower = None
+        if serving is not None:
+            self._follower = RevisionFollower(self._revisions, serve.get_replica_context().replica_id.to_full_id_str(),
+                                              ReplicaRole.API, ApiReplicaHooks(serving),
+                                              router_revision=serving.router_revision,
+                                              poll_seconds=s.serving.revision_poll_seconds)
+            self._follower.start()  # the constructor runs on the replica's event loop
         self._app = build_app(
             s,
             jobs=ActorBackend(get_or_create_job_manager(s)),
-            serving=ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
-                                   embed=offline_embedder() if s.router.use_embeddings else None,
-                                   completions=self._completions)
-            if llm_handle is not None else None,
+            serving=serving,
             learning=ActorBackend(get_or_create_learning_buffer(s)),
             datasets=DatasetService(s, db),
             completions=self._completions,
         )
 
     def __del__(self):
+        follower = getattr(self, "_follower", None)
+        if follower is not None:
+            follower.cancel()
+            self._revisions.leave_nowait(follower.id)  # publishes stop waiting for this replica
         self._completions.close()  # writes what is still queued
 
     def __serve_build_asgi_app__(self):

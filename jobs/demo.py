@@ -2,7 +2,8 @@
 
 `python -m jobs.demo [--keep-running] [--verbose]` (the README's run command wraps it): trains an initial
 adapter, serves it, sends good feedback (a retraining cycle promotes a better version), then poisoned feedback
-(the gate rejects it and the active version stays), and prints a summary. Stops the local cluster at the end
+(the quality filter refuses noise, spam and off-domain text; the gate rejects what gets through; the active
+version stays), and prints a summary. Recipe and gate run on the shipped defaults. Stops the local cluster at the end
 unless --keep-running. Only the demo's own lines reach the terminal; Ray, Serve and library logs go to
 `<data_dir>/logs/demo.log` (--verbose shows them). SIGINT (Ctrl-C) and SIGTERM stop it cleanly, in the
 foreground or in the background.

@@ -92,8 +92,9 @@ async def feedback(body: FeedbackIn, request: Request, who: Annotated[Principal,
                    idempotency_key: IdempotencyKey = None) -> FeedbackResult:
     """One sample, inline or by `completion_id` (then prompt, response and adapter come from the completion log and
     must be omitted or equal the logged ones). `status` says what happened: `queued` (durably stored before this
-    answer, waits for a learning cycle), `rating_only` (nothing to train on, kept as a rating of the version that
-    answered) or `rejected` with the reason. A retry (same Idempotency-Key, or the identical sample) answers the
+    answer, waits for a learning cycle), `held_out` (stored in the alias's evaluation set, never trained on),
+    `rating_only` (nothing to train on, kept as a rating of the version that answered) or `rejected` with the
+    reason (off-domain text and prompts of evaluation records are refused too). A retry (same Idempotency-Key, or the identical sample) answers the
     stored result with `replayed: true`. By reference: unknown id or another caller's completion 404, a
     base-model completion 422. A full buffer answers 503 with Retry-After."""
     sample = await _resolve(body, request, who)

@@ -214,8 +214,8 @@ async def router_status(request: Request, who: Annotated[Principal, require("ada
 @router.post("/router/configure")
 async def router_configure(body: RouterConfigBody, request: Request,
                            who: Annotated[Principal, require("adapters:activate")]):
-    """Change router thresholds / default adapter at run time (this API replica)."""
+    """Change router thresholds / default adapter at run time: stored in the database (a restarted replica keeps
+    them) and pushed to every API replica before the call returns."""
     updates = body.model_dump(exclude_unset=True)
-    if updates.get("default_adapter"):
-        _svc(request).catalog.resolve(updates["default_adapter"])  # 404/422 before it is stored
-    return _svc(request).router.configure(**updates).model_dump()
+    new = await asyncio.to_thread(_svc(request).configure_router, updates, who.subject)
+    return new.model_dump()

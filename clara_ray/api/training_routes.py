@@ -50,8 +50,10 @@ async def training_defaults(request: Request, who: Annotated[Principal, require(
     t, c = st.training, st.continuous
     recipe = default_recipe(st.model.base_model)
     lr = t.learning_rate or recipe.learning_rate
-    per_type = {k.value: {"learning_rate": c.learning_rate if k == TrainerType.CONTINUOUS else lr,
-                          "epochs": c.epochs if k == TrainerType.CONTINUOUS else t.epochs} for k in TrainerType}
+    per_type = {k.value: {"learning_rate": c.learning_rate or recipe.continuous_learning_rate
+                          if k == TrainerType.CONTINUOUS else lr,
+                          "epochs": c.epochs or recipe.continuous_epochs if k == TrainerType.CONTINUOUS else t.epochs}
+                for k in TrainerType}
     return {"base_model": st.model.base_model, "lora": st.lora.model_dump(), "qlora_bits": st.qlora.bits,
             "batch_size": t.batch_size, "grad_accum_steps": t.grad_accum_steps,
             "block_size": t.block_size or recipe.block_size, "train_on_prompt": t.train_on_prompt,

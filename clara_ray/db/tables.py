@@ -225,3 +225,14 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)  # written at most once a minute
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ControlSetting(Base):
+    """Settings changed at run time and shared by every replica (key "router": the router's), newest revision only."""
+
+    __tablename__ = "control_settings"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every change; replicas compare it
+    updated_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

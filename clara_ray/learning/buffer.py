@@ -6,6 +6,11 @@ claimed again. Feedback on a logged completion that is not worth training on (a 
 correction) is still kept as a rating of the version that answered, with cycle_id "rating": the per-version
 figures count it, no cycle ever claims it.
 
+Before a sample is taken, the screen (learning/screen.py) refuses one whose prompt is an evaluation prompt of its
+alias, or whose text is unrelated to the alias's data (`learning.min_relevance`). Of the accepted samples a fixed
+share (`learning.eval_holdout_fraction`, by content hash) is held out with cycle_id "eval": the alias's growing
+evaluation set, scored by the gate, never claimed by a cycle (learning/evalset.py).
+
 At `learning.buffer_size` pending samples the `learning.overflow` policy applies: "wait" (default) refuses new
 samples (rejected, `retryable`) so that nothing acknowledged is ever dropped; "drop_lowest" queues them and marks
 the lowest-priority pending samples cycle_id "dropped", counted and reported in `stats()`.
@@ -17,6 +22,7 @@ result with `replayed` set.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -29,10 +35,14 @@ from clara_ray.config import ClaraSettings
 from clara_ray.records import QualityLimits
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import Feedback, LearningCycle, new_id, utcnow
+from clara_ray.learning.evalset import EVAL_HOLDOUT, is_holdout
 from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample, FeedbackStatus, score
+from clara_ray.learning.screen import FeedbackScreen, ScreenResult
 
 DROPPED = "dropped"
 RATING_ONLY = "rating"
+
+log = logging.getLogger("clara.learning")
 
 
 class BufferFull(RuntimeError):
@@ -52,10 +62,11 @@ class Pending:
 
 
 class LearningBuffer:
-    def __init__(self, settings: ClaraSettings, db: Database):
+    def __init__(self, settings: ClaraSettings, db: Database, screen: FeedbackScreen | None = None):
         self.cfg = settings.learning
         self.limits = QualityLimits(settings.data.min_length, settings.data.max_length)
         self.db = db
+        self.screen = screen or FeedbackScreen(settings, db)  # evaluation-record match, domain relevance
         self.pending: dict[str, dict[str, Pending]] = {}
         self.hashes: set[str] = set()
         self.last_cycle_at: dict[str, float] = {}
@@ -94,7 +105,8 @@ class LearningBuffer:
         earlier = self._stored_by(caller, samples, keys)
         rated = self._rated_completions([fb.completion_id for fb in samples])
         room = self._room()
-        for fb, ikey in zip(samples, keys):
+        screened = self._screen(samples)
+        for fb, ikey, verdict in zip(samples, keys, screened):
             replay = self._replay(earlier, fb, ikey)
             if replay is not None:
                 self.counts["replayed"] += 1
@@ -109,11 +121,22 @@ class LearningBuffer:
                 quality, reason = 0.0, f"unknown adapter {fb.adapter!r}"
             if reason is None and quality < self.cfg.quality_threshold:
                 reason = f"quality {quality:.2f} below threshold {self.cfg.quality_threshold}"
+            if reason is None and verdict.reason is not None:
+                reason = verdict.reason
             row = {"id": new_id(), "alias": fb.adapter, "prompt": fb.prompt, "response": fb.response,
                    "correction": fb.correction, "rating": fb.rating, "importance": fb.importance,
                    "quality": quality, "source": fb.source, "content_hash": key, "cycle_id": None,
                    "created_at": utcnow(), "completion_id": fb.completion_id, "version_id": fb.version_id,
                    "caller": caller, "idempotency_key": ikey}
+            if reason is None and is_holdout(key, self.cfg.eval_holdout_fraction):
+                # The alias's evaluation set grows: stored, scored by the gate, never claimed by a cycle.
+                batch_keys.add(key)
+                rows.append({**row, "cycle_id": EVAL_HOLDOUT})
+                if fb.completion_id is not None:
+                    rated.add(fb.completion_id)
+                results.append(FeedbackResult(status=FeedbackStatus.HELD_OUT, accepted=True, id=row["id"],
+                                              quality=round(quality, 3)))
+                continue
             if reason is None and room is not None and room <= 0:
                 results.append(self._reject(
                     f"buffer full: {self.cfg.buffer_size} samples wait for training (learning.buffer_size); "
@@ -146,11 +169,29 @@ class LearningBuffer:
             # Only after the commit: what is acknowledged is durable.
             for r in rows:
                 self.hashes.add(r["content_hash"])
-                self._remember(Pending(r["id"], r["alias"], r["importance"] * max(r["rating"], 0.1) * r["quality"], now))
-            self.counts["accepted"] += len(rows)
-            obs.record_feedback("queued", len(rows))
+                if r["cycle_id"] is None:
+                    self._remember(Pending(r["id"], r["alias"], r["importance"] * max(r["rating"], 0.1) * r["quality"],
+                                           now))
+                else:  # held out: from now on an evaluation prompt of its alias
+                    self.screen.held_out(r["alias"], r["prompt"])
+            held = sum(r["cycle_id"] == EVAL_HOLDOUT for r in rows)
+            self.counts["accepted"] += len(rows) - held
+            self.counts["held_out"] += held
+            obs.record_feedback("queued", len(rows) - held)
+            obs.record_feedback("held_out", held)
             self._enforce_bound()
         return results
+
+    def _screen(self, samples: list[FeedbackSample]) -> list[ScreenResult]:
+        """The screen's verdict per sample (learning/screen.py). If it cannot run (say the embedding model fails to
+        load), feedback is still taken, unscreened: counted as "screen_unavailable" and logged."""
+        try:
+            return self.screen.check([fb.adapter for fb in samples], [fb.prompt for fb in samples],
+                                     [fb.target() for fb in samples])
+        except Exception:  # noqa: BLE001 - a broken relevance index must not stop feedback intake
+            log.exception("feedback screen unavailable")
+            self.counts["screen_unavailable"] += len(samples)
+            return [ScreenResult() for _ in samples]
 
     def _reject(self, reason: str, *, quality: float = 0.0, retryable: bool = False) -> FeedbackResult:
         self.counts["rejected"] += 1
@@ -190,6 +231,9 @@ class LearningBuffer:
              (fb.prompt, fb.response, fb.correction, fb.rating, fb.importance, fb.completion_id, fb.source)), None)
         if same is None:
             return None
+        if same.cycle_id == EVAL_HOLDOUT:
+            return FeedbackResult(status=FeedbackStatus.HELD_OUT, accepted=True, id=same.id,
+                                  quality=round(same.quality, 3), replayed=True)
         if same.cycle_id == RATING_ONLY:
             return FeedbackResult(status=FeedbackStatus.RATING_ONLY, accepted=False, id=same.id,
                                   quality=round(same.quality, 3), rating_recorded=True, replayed=True,
@@ -264,7 +308,9 @@ class LearningBuffer:
             dropped = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.cycle_id == DROPPED)) or 0
             ratings = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.cycle_id == RATING_ONLY)) or 0
             trained = s.scalar(select(func.count()).select_from(Feedback).where(
-                Feedback.cycle_id.is_not(None), Feedback.cycle_id.not_in([DROPPED, RATING_ONLY]))) or 0
+                Feedback.cycle_id.is_not(None), Feedback.cycle_id.not_in([DROPPED, RATING_ONLY, EVAL_HOLDOUT]))) or 0
+            held_out = s.scalar(select(func.count()).select_from(Feedback).where(
+                Feedback.cycle_id == EVAL_HOLDOUT)) or 0
         pending_total = sum(len(v) for v in self.pending.values())
         return {"pending": {a: len(v) for a, v in self.pending.items() if v},
                 "pending_total": pending_total,
@@ -274,4 +320,5 @@ class LearningBuffer:
                 "min_batch_size": self.cfg.min_batch_size, "max_batch_size": self.cfg.max_batch_size,
                 "train_interval_seconds": self.cfg.train_interval_seconds,
                 "persisted_total": persisted, "claimed_by_cycles": trained, "dropped_total": dropped,
-                "ratings_only_total": ratings, "since_start": dict(self.counts)}
+                "ratings_only_total": ratings, "held_out_total": held_out,
+                "eval_holdout_fraction": self.cfg.eval_holdout_fraction, "since_start": dict(self.counts)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -12,14 +11,19 @@ from clara_ray.adapters.registry import AdapterRegistry
 from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import LearningCycle, utcnow
-from clara_ray.learning.evaluate import NoEvaluationData, regression_records, validation_records
-from clara_ray.learning.gate import decide
+from clara_ray.learning.evaluate import NoEvaluationData, regression_records
+from clara_ray.learning.evalset import gate_validation_set
+from clara_ray.learning.evaluator import CycleEvaluation, EvalRequest, EvalSets
+from clara_ray.learning.gate import GateLimits, decide
+from clara_ray.learning.training_set import Search, TrainingSetBuilder
+from clara_ray.serving.revisions import announce_alias
 from clara_ray.training.spec import TrainerType, TrainingJobRequest
 
 log = logging.getLogger("clara.learning")
 
-# evaluate(adapter_uri_or_None, records) -> perplexity; runs as a Ray task in the actor, in-process in tests.
-Evaluate = Callable[[str | None, list], Awaitable[float]]
+# evaluate(request) -> both versions scored on every set, the base loaded once (learning/evaluator.py); a Ray task
+# with configured resources in the actor, a fake in unit tests.
+Evaluate = Callable[[EvalRequest], Awaitable[CycleEvaluation]]
 
 
 class CycleFailed(Exception):
@@ -27,9 +31,10 @@ class CycleFailed(Exception):
 
 
 class CycleRunner:
-    def __init__(self, settings: ClaraSettings, db: Database, jobs, evaluate: Evaluate):
+    def __init__(self, settings: ClaraSettings, db: Database, jobs, evaluate: Evaluate, search: Search | None = None):
         self.settings, self.db, self.jobs, self.evaluate = settings, db, jobs, evaluate
         self.registry = AdapterRegistry(db)
+        self.training_set = TrainingSetBuilder(settings, self.registry, search)  # feedback + replay + search
 
     def start_record(self, cycle_id: str, alias: str, trigger: str) -> None:
         active = self.registry.alias(alias)
@@ -48,24 +53,24 @@ class CycleRunner:
     async def run(self, cycle_id: str, alias: str, samples: list) -> dict:
         """Train, evaluate and decide; returns the finished cycle. Raises CycleFailed when training fails."""
         cfg, t0 = self.settings.learning, time.time()
-        durations: dict[str, float] = {}
+        durations: dict[str, float | dict] = {}  # seconds per phase, and "training_data": counts per source
         active = self.registry.resolve(alias)
         try:  # before any training: without a validation set the gate could not decide
-            val = validation_records(self.registry, active.id, self.settings.training.val_fraction)
+            val, held_out = gate_validation_set(self.registry, self.db, alias, active.id,
+                                                self.settings.training.val_fraction, cfg.max_eval_records)
         except NoEvaluationData as e:
             self._finish(cycle_id, status="failed", reason=str(e), durations=durations)
             raise CycleFailed(str(e)) from None
         data = Path(self.settings.storage.data_dir) / "learning" / f"{cycle_id}.jsonl"
-        data.parent.mkdir(parents=True, exist_ok=True)
-        with data.open("w", encoding="utf-8") as f:
-            for r in samples:
-                f.write(json.dumps({"prompt": r.prompt, "response": r.correction or r.response}, ensure_ascii=False) + "\n")
+        training_set = await self.training_set.build(cycle_id, active.id, samples)  # learning/training_set.py
+        training_set.write(data)
+        durations["training_data"] = training_set.counts.model_dump()
         durations["prepare"] = time.time() - t0
         req = TrainingJobRequest(
             name=alias, trainer_type=TrainerType.CONTINUOUS, data_paths=[str(data)], parent=f"{alias}@v{active.version}",
-            activate="never", priority=2, epochs=cfg.epochs,
-            learning_rate=cfg.learning_rate or self.settings.continuous.learning_rate,
-            description=f"learning cycle {cycle_id} ({len(samples)} feedback samples)")
+            activate="never", priority=2, epochs=cfg.epochs,  # None: continuous.*, then the base's LoRA recipe
+            learning_rate=cfg.learning_rate,
+            domain=active.domain, description=active.description)  # what the router matches on stays the alias's
         t1 = time.time()
         job = await self.jobs.create(req.model_dump(mode="json"), "learning-loop")
         with self.db.session() as s:
@@ -80,15 +85,20 @@ class CycleRunner:
         candidate = self.registry.get_version(view["adapter_version_id"])
 
         t2 = time.time()
-        reg = regression_records(cfg.regression_path)
-        before = {"val_ppl": await self.evaluate(active.uri, val), "regression_ppl": await self.evaluate(active.uri, reg)}
-        after = {"val_ppl": await self.evaluate(candidate.uri, val), "regression_ppl": await self.evaluate(candidate.uri, reg)}
+        sets = EvalSets(validation=val, regression=regression_records(cfg.regression_path)[:cfg.max_eval_records])
+        ev = await self.evaluate(EvalRequest(active_uri=active.uri, candidate_uri=candidate.uri, sets=sets))
         durations["evaluate"] = time.time() - t2
-        decision, reason = decide(before, after, min_improvement=cfg.min_improvement, max_regression=cfg.max_regression)
+        gate = decide(ev, GateLimits.of(cfg))
+        decision, reason = ("promoted" if gate.promoted else "rejected"), gate.reason
+        before = ev.before.model_dump() | {"validation_records": ev.validation_records, "held_out_records": held_out,
+                                           "regression_records": ev.regression_records}
+        after = ev.after.model_dump() | {"kl": ev.kl, "failed_criteria": [
+            {"code": f.code.value, "message": f.message} for f in gate.failures]}
 
         t3 = time.time()
         if decision == "promoted":
-            self.registry.activate(candidate.id, reason=f"learning cycle {cycle_id}: {reason}")
+            promoted = self.registry.activate(candidate.id, reason=f"learning cycle {cycle_id}: {reason}")
+            await announce_alias(self.settings, promoted)  # pushed to every replica; returns once they serve it
         else:
             self.registry.set_status(candidate.id, "rejected", f"learning cycle {cycle_id}: {reason}")
         durations["promote"] = time.time() - t3
@@ -105,6 +115,9 @@ def cycle_view(row: LearningCycle) -> dict:
     return {"cycle_id": row.id, "alias": row.alias, "trigger": row.trigger, "status": row.status,
             "job_id": row.job_id, "samples": row.samples, "candidate_version_id": row.candidate_version_id,
             "active_version_id": row.active_version_id, "metrics_before": row.metrics_before,
-            "metrics_after": row.metrics_after, "reason": row.reason, "durations": row.durations,
+            "metrics_after": row.metrics_after, "reason": row.reason,
+            "failed_criteria": (row.metrics_after or {}).get("failed_criteria", []),  # the gate's (code, message)
+            "durations": {k: v for k, v in (row.durations or {}).items() if k != "training_data"},
+            "training_data": (row.durations or {}).get("training_data"),  # stored in the durations JSON column
             "started_at": row.started_at.isoformat() if row.started_at else None,
             "finished_at": row.finished_at.isoformat() if row.finished_at else None}

@@ -1,8 +1,9 @@
-"""Evaluation sets (validation per alias, a fixed regression set) and perplexity of a base model + adapter on them."""
+"""Evaluation sets: validation per alias (from its first version's data), a fixed regression set, the alias's own data.
+
+Scoring happens in learning/evaluator.py (the base model loaded once per cycle)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from clara_ray.adapters.registry import AdapterRegistry
@@ -42,11 +43,16 @@ def _training_paths(registry: AdapterRegistry, ds: dict) -> list[str]:
     return []
 
 
-def validation_records(registry: AdapterRegistry, version_id: str, val_fraction: float) -> list[dict]:
-    """The held-out split of the data the alias's first version was trained on (trusted, fixed across cycles)."""
+def _root(registry: AdapterRegistry, version_id: str):
+    """The version an alias's lineage starts from: the one trained from curated data (cycles continue it)."""
     v = registry.get_version(version_id)
-    while v.parent_id:  # walk back to the version trained from curated data
+    while v.parent_id:
         v = registry.get_version(v.parent_id)
+    return v
+
+
+def _curated(registry: AdapterRegistry, v) -> list:
+    """Every normalised record of the data version `v` was trained from (both splits); [] when it is gone."""
     ds = v.dataset or {}
     out = []
     for path in _training_paths(registry, ds):
@@ -54,15 +60,34 @@ def validation_records(registry: AdapterRegistry, version_id: str, val_fraction:
             continue
         for r in _records(path, ds.get("filter")):
             try:
-                item = normalise(r, columns=ds.get("columns"))
+                out.append(normalise(r, columns=ds.get("columns")))
             except RecordError:
                 continue
-            if is_validation(content_hash(content_of(item)), val_fraction):
-                out.append(item)
-    if not out and v.domain:  # imported adapters: fall back to the bundled corpus of its domain
-        from clara_ray.resources import load_jsonl, qa_path
+    return out
 
-        out = [normalise(r) for r in load_jsonl(qa_path()) if r.get("domain") == v.domain][-MAX_EVAL_RECORDS:]
+
+def _domain_records(domain: str | None) -> list:
+    """The bundled corpus of a domain (imported adapters without training data of their own)."""
+    if not domain:
+        return []
+    from clara_ray.resources import load_jsonl, qa_path
+
+    return [normalise(r) for r in load_jsonl(qa_path()) if r.get("domain") == domain]
+
+
+def alias_records(registry: AdapterRegistry, version_id: str) -> list:
+    """The alias's own data: all records its first version was trained on, else the bundled corpus of its domain
+    (the feedback filter's relevance reference); [] when there is neither."""
+    v = _root(registry, version_id)
+    return _curated(registry, v) or _domain_records(v.domain)
+
+
+def validation_records(registry: AdapterRegistry, version_id: str, val_fraction: float) -> list[dict]:
+    """The held-out split of the data the alias's first version was trained on (trusted, fixed across cycles)."""
+    v = _root(registry, version_id)
+    out = [item for item in _curated(registry, v) if is_validation(content_hash(content_of(item)), val_fraction)]
+    if not out and v.domain:  # imported adapters: fall back to the bundled corpus of its domain
+        out = _domain_records(v.domain)[-MAX_EVAL_RECORDS:]
     if not out:
         raise NoEvaluationData(f"no validation records for {v.name}: its training data is gone and it has no domain "
                                "with bundled records; retrain it from a dataset or give it a domain")
@@ -75,43 +100,3 @@ def regression_records(path: str | None) -> list[dict]:
 
     rows = load_jsonl(Path(path)) if path else load_jsonl(qa_path())[::25]
     return [normalise(r) for r in rows][:MAX_EVAL_RECORDS]
-
-
-def perplexity_of(base_model_path: str, adapter_path: str | None, records: list,
-                  chat_template: str | None = None) -> float:
-    """Perplexity of base (+ adapter) on the tokens training learns: assistant turns of chats, all of plain texts.
-
-    Records are encoded exactly as training encodes them (model/chat_format.py), each on its own.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from clara_ray.model.chat_format import TemplateError, encode_record
-    from clara_ray.model.tokenizer import load_tokenizer
-
-    tok = load_tokenizer(base_model_path, chat_template)
-    model = AutoModelForCausalLM.from_pretrained(base_model_path)
-    if adapter_path:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter_path)
-    model.eval()
-    if not records:
-        raise NoEvaluationData("perplexity of an empty record set")
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for item in records:
-            try:
-                enc = encode_record(tok, item)
-            except TemplateError:
-                continue
-            ids = torch.tensor([enc.ids[:MAX_EVAL_TOKENS]])
-            labels = ids.masked_fill(~torch.tensor([enc.loss[:MAX_EVAL_TOKENS]]), -100)
-            k = int((labels[:, 1:] != -100).sum())
-            if k == 0:
-                continue
-            total += float(model(input_ids=ids, labels=labels).loss) * k
-            n += k
-    if n == 0:
-        raise NoEvaluationData("no evaluation record has a token to score")
-    return math.exp(total / n)

@@ -97,6 +97,9 @@ class FeedbackStatus(str, Enum):
 
     QUEUED = "queued"
     """Stored; waits for a learning cycle (never dropped unless `learning.overflow` is "drop_lowest")."""
+    HELD_OUT = "held_out"
+    """Stored in the alias's evaluation set (a `learning.eval_holdout_fraction` share of accepted feedback): the
+    gate scores candidates on it; it is never trained on."""
     RATING_ONLY = "rating_only"
     """Nothing to train on (see `reason`), but stored as a rating of the version that answered (feedback by
     completion id)."""
@@ -110,7 +113,7 @@ class FeedbackResult(BaseModel):
     status: FeedbackStatus
     """queued | rating_only | rejected."""
     accepted: bool
-    """True exactly when `status` is queued (kept for older clients)."""
+    """True exactly when `status` is queued or held_out (kept for older clients)."""
     id: str | None = None
     """The stored sample's id (queued and rating_only)."""
     quality: float = 0.0

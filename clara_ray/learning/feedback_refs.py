@@ -12,6 +12,7 @@ from sqlalchemy import select
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import Feedback
 from clara_ray.learning.buffer import DROPPED, RATING_ONLY
+from clara_ray.learning.evalset import EVAL_HOLDOUT
 from clara_ray.learning.feedback import FeedbackIn, FeedbackSample
 from clara_ray.serving.completion_log import CompletionNotFound, CompletionRecord
 
@@ -93,5 +94,5 @@ def feedback_on(db: Database, completion_ids: Sequence[str]) -> dict[str, list[F
         for r in rows:
             out.setdefault(r.completion_id, []).append(FeedbackGiven(
                 id=r.id, rating=r.rating, correction=r.correction, importance=r.importance, source=r.source,
-                trained=r.cycle_id not in (None, DROPPED, RATING_ONLY), created_at=r.created_at))
+                trained=r.cycle_id not in (None, DROPPED, RATING_ONLY, EVAL_HOLDOUT), created_at=r.created_at))
     return out

@@ -17,6 +17,7 @@ from clara_ray.events import EventLog
 from clara_ray.learning.buffer import LearningBuffer
 from clara_ray.learning.cycle import CycleFailed, CycleRunner, Evaluate, cycle_view
 from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample
+from clara_ray.learning.training_set import Search
 
 log = logging.getLogger("clara.learning")
 
@@ -26,10 +27,11 @@ class NothingToTrain(ValueError):
 
 
 class LearningLoop:
-    def __init__(self, settings: ClaraSettings, db: Database, jobs, evaluate: Evaluate):
+    def __init__(self, settings: ClaraSettings, db: Database, jobs, evaluate: Evaluate, search: Search | None = None):
+        """`search`: hybrid search for `learning.augment_with_search` (clara_ray/learning/search_augment.py)."""
         self.settings, self.db = settings, db
         self.buffer = LearningBuffer(settings, db)
-        self.runner = CycleRunner(settings, db, jobs, evaluate)
+        self.runner = CycleRunner(settings, db, jobs, evaluate, search)
         self.events = EventLog()
         self.running: dict[str, asyncio.Task] = {}
         self.coalesced: dict[str, str] = {}  # alias -> trigger that arrived while a cycle ran

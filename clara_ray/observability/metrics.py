@@ -38,7 +38,8 @@ SPECS: dict[str, tuple[str, str, str, tuple[str, ...], list[float] | None]] = {
     "search": ("histogram", "clara_search_latency_seconds", "Dataset search latency by search type",
                ("search_type",), SEARCH_LATENCY_BUCKETS),
     "feedback": ("counter", "clara_learning_feedback",
-                 "Feedback samples by outcome: queued, rating_only, rejected, refused_full (buffer full, retryable), "
+                 "Feedback samples by outcome: queued, held_out (evaluation set), rating_only, rejected, refused_full "
+                 "(buffer full, retryable), "
                  "dropped (overflow drop_lowest)", ("outcome",), None),
     "completion_log_dropped": ("counter", "clara_completion_log_dropped",
                                "Generations not stored in the completion log, by reason", ("reason",), None),

@@ -39,12 +39,14 @@ class ResolvedModel:
 
 
 class AdapterCatalog:
-    """Read side of the registry for serving. Versions are immutable, so only alias lookups need a TTL."""
+    """Read side of the registry for serving. Versions are immutable, so only alias lookups are cached: until the
+    revision hub says the alias moved (`invalidate`), or `ttl_seconds` as a fallback."""
 
     def __init__(self, registry: AdapterRegistry, base_model: str, ttl_seconds: float = 1.0):
         self.registry, self.base_model, self.ttl = registry, base_model, ttl_seconds
         self._started = int(time.time())
         self._alias_cache: dict[str, tuple[float, ResolvedModel]] = {}
+        self._generation = 0  # bumped by invalidate: a lookup that read the database before it is not cached
 
     def resolve(self, model: str | None, *, allow_inactive: bool = False) -> ResolvedModel:
         """Raises ValueError for a malformed name (422), UnknownAdapter for an unknown one (404) and
@@ -61,16 +63,19 @@ class AdapterCatalog:
             hit = self._alias_cache.get(name)
             if hit and time.monotonic() - hit[0] < self.ttl:
                 return hit[1]
+        generation = self._generation
         v = self.registry.resolve(name)
         if version is not None and v.status not in SERVABLE_STATUSES and (
                 not allow_inactive or v.status == FILES_REMOVED):
             raise VersionNotServable(f"{v.name}@v{v.version}", v.status, v.status_reason)
         resolved = ResolvedModel(model or "", v.id, f"{v.name}@v{v.version}", v.uri, v.rank, v.base_model, v.domain)
-        if version is None:
+        if version is None and generation == self._generation:
             self._alias_cache[name] = (time.monotonic(), resolved)
         return resolved
 
     def invalidate(self, name: str | None = None) -> None:
+        """Forget `name` (every alias when None); a lookup in flight in another thread is not cached either."""
+        self._generation += 1
         if name is None:
             self._alias_cache.clear()
         else:
@@ -78,7 +83,8 @@ class AdapterCatalog:
 
     def models(self) -> list[dict]:
         """Entries of /v1/models: the base model, every alias (with the version it serves) and every version
-        (with its `status` and whether it is `servable` by name; the completion log still names retired ones).
+        (with its `status` and whether it is `servable` by name; the completion log still names retired ones)
+        except rejected candidates (and purged ones): a version the gate refused is not offered as a model.
 
         As vLLM lists LoRA adapters: `root` and `parent` name the base model; `created` is a Unix time (the base
         model's: when this catalog started; an alias's: its active version's)."""
@@ -91,6 +97,8 @@ class AdapterCatalog:
             out.append({"id": a.name, "object": "model", "created": int(v.created_at.timestamp()), "owned_by": "clara",
                         "kind": "alias", "version": f"{a.name}@v{a.version}", "root": base, "parent": base})
         for v in versions.values():
+            if v.status in ("rejected", FILES_REMOVED):  # a gate's rejected candidate is not offered as a model
+                continue
             out.append({"id": f"{v.name}@v{v.version}", "object": "model", "created": int(v.created_at.timestamp()),
                         "owned_by": "clara", "kind": "version", "status": v.status,
                         "servable": v.status in SERVABLE_STATUSES, "root": base, "parent": base})

@@ -15,16 +15,18 @@ from typing import AsyncIterator, Protocol, Sequence
 from clara_ray import observability as obs
 from clara_ray.adapters import export
 from clara_ray.adapters.compat import check_adapter_fits_base
-from clara_ray.adapters.registry import AdapterRegistry, InvalidReference, RegistryConflict
+from clara_ray.adapters.registry import AdapterRegistry, AliasView, InvalidReference, RegistryConflict
 from clara_ray.adapters.store import AdapterStore
-from clara_ray.config import ClaraSettings
+from clara_ray.config import ClaraSettings, RouterSettings
 from clara_ray.db.engine import Database
 from clara_ray.model.chat_format import TemplateError, encode_chat, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
 from clara_ray.serving.completion_log import CompletionLog, CompletionRecord
 from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult, StreamChunk
+from clara_ray.serving.revisions import AliasRevision, RevisionPublisher, RouterRevision, publisher_for
 from clara_ray.serving.router import AdapterRouter, Candidate
+from clara_ray.serving.router_store import RouterSettingsStore
 from clara_ray.server_paths import Roots
 from clara_ray.training.spec import check_adapter_name
 
@@ -96,7 +98,9 @@ def check_adapter_folder(path: str, *, base_model_id: str, max_rank: int, base_a
 
 class ServingService:
     def __init__(self, settings: ClaraSettings, db: Database, backend: LLMBackend, *, base_model_path: str,
-                 embed=None, completions: CompletionLog | None = None):
+                 embed=None, completions: CompletionLog | None = None, revisions: RevisionPublisher | None = None):
+        """`revisions`: who tells the other replicas about alias flips and router changes (default: the Ray
+        revision hub of `ray.namespace` inside Ray, nobody otherwise; clara_ray/serving/revisions.py)."""
         from clara_ray.training.pipeline import base_model_id
 
         self.settings = settings
@@ -105,7 +109,11 @@ class ServingService:
         self.base_model_path = base_model_path
         self.base_model_id = base_model_id(base_model_path)
         self.catalog = AdapterCatalog(self.registry, self.base_model_id, settings.serving.alias_ttl_seconds)
-        self.router = AdapterRouter(settings.router, embed)
+        self.router_store = RouterSettingsStore(db)
+        stored = self.router_store.load()  # changed at run time: wins over the configuration file
+        self.router = AdapterRouter(stored.settings if stored else settings.router, embed)
+        self.router_revision = stored.revision if stored else 0
+        self.revisions = revisions or publisher_for(settings)
         self.backend = backend
         self.completions = completions  # every generation is logged here when set
         self._tokenizer = None
@@ -239,14 +247,35 @@ class ServingService:
 
     def activate(self, ref: str) -> dict:
         v = self.registry.resolve(ref)
-        alias = self.registry.activate(v.id, reason="activated through the API")
-        self.catalog.invalidate(v.name)
-        return {"alias": alias.name, "version": f"{alias.name}@v{alias.version}", "revision": alias.revision}
+        return self._flipped(self.registry.activate(v.id, reason="activated through the API"))
 
     def rollback(self, name: str, to_version: int | None = None) -> dict:
-        alias = self.registry.rollback(name, to_version)
-        self.catalog.invalidate(name)
-        return {"alias": alias.name, "version": f"{alias.name}@v{alias.version}", "revision": alias.revision}
+        return self._flipped(self.registry.rollback(name, to_version))
+
+    def _flipped(self, alias: AliasView) -> dict:
+        """After an alias moved in the database: this replica forgets it, then every other replica is told; returns
+        once they all applied it (or `serving.revision_ack_timeout_seconds` passed: `replicas_pending` > 0)."""
+        self.catalog.invalidate(alias.name)
+        receipt = self.revisions.publish_alias(AliasRevision.of(alias))
+        return {"alias": alias.name, "version": f"{alias.name}@v{alias.version}", "revision": alias.revision,
+                **receipt.summary()}
+
+    # ---- router settings (shared by every API replica, kept in the database) ----------------------------------
+    def configure_router(self, updates: dict, updated_by: str | None = None) -> RouterSettings:
+        """Validate `updates` over the current settings (ValidationError, nothing stored), store them as the next
+        revision, apply them here and push them to every API replica."""
+        if updates.get("default_adapter"):
+            self.catalog.resolve(updates["default_adapter"])  # 404/422 before it is stored
+        new = RouterSettings.model_validate({**self.router.settings.model_dump(), **updates})
+        change = self.router_store.save(new, updated_by)
+        self.apply_router(change)
+        self.revisions.publish_router(change)
+        return new
+
+    def apply_router(self, change: RouterRevision) -> None:
+        """Take router settings pushed by the revision hub (or just stored here) unless they are older."""
+        if change.revision > self.router_revision:
+            self.router.settings, self.router_revision = change.settings, change.revision
 
     def unload(self, ref: str) -> dict:
         """Retire a version: no new requests reach it; replicas evict it once idle (LRU)."""
@@ -294,7 +323,8 @@ class ServingService:
                 "output_dir": out.relative_to(self.exports_root.resolve()).as_posix(), "files": files}
 
     async def router_status(self) -> dict:
-        return {"settings": self.router.settings.model_dump(), "decisions": self.router.decisions,
+        return {"settings": self.router.settings.model_dump(), "settings_revision": self.router_revision,
+                "decisions": self.router.decisions,
                 "candidates": [c.__dict__ for c in self.candidates()],
                 "embeddings": bool(self.router._embed) and self.router.settings.use_embeddings,
                 "replicas": await self.backend.stats()}

@@ -102,7 +102,8 @@ class TrainingJobRequest(BaseModel):
     qlora_bits: Literal[4, 8] | None = None
     """QLORA: 4 (nf4) or 8 bits; default `qlora.bits`."""
     learning_rate: float | None = Field(None, gt=0, le=1)
-    """Peak learning rate; default `training.learning_rate` (CONTINUOUS: `continuous.learning_rate`)."""
+    """Peak learning rate; default `training.learning_rate` (CONTINUOUS: `continuous.learning_rate`), else the
+    base model's recipe."""
     epochs: int | None = Field(None, ge=1, le=1000)
     """Passes over the training blocks."""
     max_steps: int | None = Field(None, ge=1)
@@ -204,9 +205,10 @@ def resolve_plan(
         qlora_bits=(req.qlora_bits or settings.qlora.bits) if req.trainer_type == TrainerType.QLORA else None,
         qlora_quant_type=settings.qlora.quant_type,
         qlora_double_quant=settings.qlora.double_quant,
-        learning_rate=req.learning_rate or (settings.continuous.learning_rate if continuous
-                                            else t.learning_rate or recipe.learning_rate),
-        epochs=req.epochs or (settings.continuous.epochs if continuous else t.epochs),
+        learning_rate=req.learning_rate or (
+            settings.continuous.learning_rate or recipe.continuous_learning_rate if continuous
+            else t.learning_rate or recipe.learning_rate),
+        epochs=req.epochs or (settings.continuous.epochs or recipe.continuous_epochs if continuous else t.epochs),
         max_steps=req.max_steps,
         batch_size=req.batch_size or t.batch_size,
         grad_accum_steps=req.grad_accum_steps or t.grad_accum_steps,

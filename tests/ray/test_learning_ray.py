@@ -1,4 +1,5 @@
-"""The closed loop on a real cluster: good feedback promotes, poison is rejected, time trigger, buffer survives kills."""
+"""The closed loop on a real cluster, on the shipped recipe and gate: good feedback promotes, poison is refused or
+rejected, evaluation records never train, time trigger, buffer survives kills."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def loop_alias(client, tmp_path_factory):
     data = tmp_path_factory.mktemp("loop") / "initial.jsonl"
     data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records()[:170]) + "\n", encoding="utf-8")
     r = client.post("/api/training/jobs", json={"name": "loop", "data_paths": [str(data)], "epochs": 3,
-                                                "learning_rate": 3e-3, "domain": "baurecht", "activate": "always"})
+                                                "learning_rate": 3e-3, "domain": "baurecht", "activate": "always",
+                                                "description": "Baurecht: BauGB, Baugenehmigung, Bebauungsplan"})
     v = wait_status(client, r.json()["job_id"], {"COMPLETED", "FAILED"})
     assert v["status"] == "COMPLETED", v["error"]
     return "loop"
@@ -36,6 +38,20 @@ def loop_alias(client, tmp_path_factory):
 def feedback(alias, rows, **extra):
     return [{"prompt": r["prompt"], "response": r["response"], "correction": r["response"], "rating": 1.0,
              "importance": 1.0, "adapter": alias, "source": "test", **extra} for r in rows]
+
+
+def queued(res: dict) -> int:
+    """Samples of a feedback batch answer that wait for training (not held out for evaluation, not refused)."""
+    return sum(r["status"] == "queued" for r in res["results"])
+
+
+def is_noise(prompt: str) -> bool:
+    """English marketing spam or random characters among the bundled off-domain samples (not repeated-token spam,
+    which the repetition check refuses first)."""
+    words = prompt.split()
+    odd = sum(not (ch.isalnum() or ch.isspace()) for ch in prompt) / len(prompt)
+    return prompt.startswith(("What is the best", "Tell me", "Any special", "Why should", "How can I")) or (
+        odd > 0.15 and len(set(words)) == len(words))
 
 
 def cycle_ids(client, alias) -> set[str]:
@@ -100,15 +116,28 @@ def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_al
     assert before["model"] == "loop@v1"
     known = cycle_ids(client, loop_alias)
     good = client.post("/api/feedback/batch", json={"items": feedback(loop_alias, records()[170:210])})
-    assert good.status_code == 201 and good.json()["accepted"] == 40
+    assert good.status_code == 201, good.text
+    res = good.json()
+    # One of these prompts is in the regression set: evaluation data never enters training. The rest is accepted;
+    # a fixed share of it is held out as the alias's evaluation set.
+    refused = [r for r in res["results"] if r["status"] == "rejected"]
+    assert len(refused) == 1 and "evaluation record" in refused[0]["reason"], refused
+    assert res["accepted"] == 39 and any(r["status"] == "held_out" for r in res["results"])
+    n_good = queued(res)
+    assert n_good >= 20  # the size trigger fires
     # Feedback arriving once the cycle has claimed its batch is kept for the next one.
     poll(lambda: cycle_ids(client, loop_alias) - known, "the size trigger started no cycle")
     late = client.post("/api/feedback/batch", json={"items": feedback(loop_alias, records()[210:215])}).json()
-    assert late["accepted"] == 5
-    c = wait_new_cycle(client, loop_alias, known, min_samples=40)
-    assert c["status"] == "promoted", c["reason"]
-    assert c["samples"] == 40 and c["job_id"] and c["metrics_after"]["val_ppl"] < c["metrics_before"]["val_ppl"]
+    assert late["accepted"] == 5 and queued(late) >= 1, late
+    c = wait_new_cycle(client, loop_alias, known, min_samples=n_good)
+    assert c["status"] == "promoted", c["reason"]  # on the shipped defaults: recipe, gate, forgetting budget
+    assert c["samples"] == n_good and c["job_id"] and c["metrics_after"]["val_ppl"] < c["metrics_before"]["val_ppl"]
+    assert c["metrics_before"]["held_out_records"] >= 1 and c["failed_criteria"] == []
+    assert c["metrics_after"]["kl"] <= ray_settings.learning.max_kl
     assert set(c["durations"]) >= {"prepare", "train", "evaluate", "promote"}
+    versions = client.get("/api/serving/adapters/list").json()["versions"]
+    v1, v2 = (next(v for v in versions if v["ref"] == f"loop@v{i}") for i in (1, 2))
+    assert (v2.get("domain"), v2.get("description")) == (v1.get("domain"), v1.get("description"))
     assert active_ref(client, loop_alias) == "loop@v2"
     v2_id = next(v["id"] for v in client.get("/api/serving/adapters/list").json()["versions"] if v["ref"] == "loop@v2")
     served_as(client, loop_alias, "loop@v2")
@@ -118,26 +147,37 @@ def test_good_feedback_promotes_then_poison_is_rejected(client, api_url, loop_al
     assert v2_id in replica["loaded_adapters"] and replica["requests_served"].get(v2_id, 0) >= 1, replica
     # The 5 late samples were not in that cycle: they wait, then the time trigger trains them.
     late_cycle = wait_new_cycle(client, loop_alias, known | {c["cycle_id"]}, timeout=200)
-    assert late_cycle["samples"] == 5 and late_cycle["trigger"] == "time"  # 5 < min_batch_size: no size trigger
+    assert late_cycle["samples"] == queued(late) and late_cycle["trigger"] == "time"  # < min_batch_size
     after = served_as(client, loop_alias, active_ref(client, loop_alias))  # v2, or v3 if those 5 passed the gate
 
     poison = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "importance": 5.0,
                "adapter": loop_alias} for r in load_jsonl(offdomain_path())]
     known = cycle_ids(client, loop_alias)
     res = client.post("/api/feedback/batch", json={"items": poison}).json()
-    assert res["rejected"] > 0 and res["accepted"] >= 20, res  # noise/spam filtered, recipes & co. get through
-    c2 = wait_new_cycle(client, loop_alias, known, min_samples=20)
-    assert c2["status"] == "rejected", c2["reason"]
-    assert "min_improvement" in c2["reason"] or "max_regression" in c2["reason"]
+    reasons = [r["reason"] or "" for r in res["results"] if r["status"] == "rejected"]
+    # Random letters and English marketing text are refused as off-domain before training, with their figure.
+    noise = [i for i, p in enumerate(poison) if is_noise(p["prompt"])]
+    assert len(noise) >= 20
+    assert all(res["results"][i]["status"] == "rejected" for i in noise), [res["results"][i] for i in noise]
+    assert sum("off-domain: relevance" in r for r in reasons) >= len(noise), reasons
+    if queued(res):  # what the filter lets through (German recipes, football) goes to the gate
+        if queued(res) < ray_settings.learning.min_batch_size:
+            client.post("/api/learning/trigger", json={"adapter": loop_alias})
+        c2 = wait_new_cycle(client, loop_alias, known)
+        assert c2["status"] == "rejected", c2["reason"]
+        assert c2["failed_criteria"] and all(f["code"] in ("no_improvement", "regression", "forgetting")
+                                             for f in c2["failed_criteria"])
+        rejected = [v for v in client.get("/api/serving/adapters/list").json()["versions"]
+                    if v["id"] == c2["candidate_version_id"]][0]
+        assert rejected["status"] == "rejected" and "learning cycle" in rejected["status_reason"]
+        listed = {m["id"] for m in client.get("/v1/models").json()["data"]}
+        assert rejected["ref"] not in listed  # a rejected candidate is not offered as a model
     assert active_ref(client, loop_alias) == after["model"]  # the alias never moved to the candidate
     # Nor does serving: watched for longer than the replicas' alias cache lives, every answer is the kept version.
     window_end = time.time() + 2 * ray_settings.serving.alias_ttl_seconds + 0.5
     while time.time() < window_end:
         kept = served(client, loop_alias)
         assert kept["model"] == after["model"] and kept["text"] == after["text"]
-    rejected = [v for v in client.get("/api/serving/adapters/list").json()["versions"]
-                if v["id"] == c2["candidate_version_id"]][0]
-    assert rejected["status"] == "rejected" and "learning cycle" in rejected["status_reason"]
 
     # Manual rollback to any earlier version.
     rb = client.post("/api/learning/rollback", json={"adapter": loop_alias, "to_version": 1})
@@ -151,9 +191,10 @@ def test_time_trigger_fires_for_a_small_batch(client, loop_alias, ray_settings):
     known = {c["cycle_id"] for c in items}
     sent_at = datetime.now(timezone.utc)  # without an earlier cycle the interval counts from the oldest sample
     extra = feedback(loop_alias, records()[215:218], source="time-trigger")
-    assert client.post("/api/feedback/batch", json={"items": extra}).json()["accepted"] == 3
+    res = client.post("/api/feedback/batch", json={"items": extra}).json()
+    assert res["accepted"] == 3 and queued(res) >= 1, res
     c = wait_new_cycle(client, loop_alias, known, timeout=300)
-    assert c["trigger"] == "time" and c["samples"] == 3  # 3 < min_batch_size: only the time trigger fires
+    assert c["trigger"] == "time" and c["samples"] == queued(res)  # < min_batch_size: only the time trigger fires
     # ... and only once train_interval_seconds have passed since the alias's previous cycle started.
     previous = max((utc(x["started_at"]) for x in items), default=sent_at)
     waited = (utc(c["started_at"]) - previous).total_seconds()
@@ -168,6 +209,7 @@ def test_buffer_loses_nothing_across_kills(client, api_url, ray_cluster, ray_set
     from clara_ray.db.engine import Database
     from clara_ray.db.tables import Feedback, LearningCycle
     from clara_ray.learning.buffer import DROPPED, RATING_ONLY
+    from clara_ray.learning.evalset import EVAL_HOLDOUT
     from sqlalchemy import func, select
 
     acknowledged: list[str] = []
@@ -223,8 +265,8 @@ def test_buffer_loses_nothing_across_kills(client, api_url, ray_cluster, ray_set
             owners = set(s.scalars(select(Feedback.cycle_id).where(Feedback.source == "killtest",
                                                                     Feedback.cycle_id.is_not(None))))
             cycles = dict(s.execute(select(LearningCycle.id, LearningCycle.status)
-                                    .where(LearningCycle.id.in_(owners - {DROPPED, RATING_ONLY}))).all())
-        return all(o in (DROPPED, RATING_ONLY) or cycles.get(o) not in (None, "failed") for o in owners)
+                                    .where(LearningCycle.id.in_(owners - {DROPPED, RATING_ONLY, EVAL_HOLDOUT}))).all())
+        return all(o in (DROPPED, RATING_ONLY, EVAL_HOLDOUT) or cycles.get(o) not in (None, "failed") for o in owners)
 
     poll(owners_are_live_cycles, "samples are owned by a failed or unknown cycle", 60)
 

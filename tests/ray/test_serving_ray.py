@@ -94,11 +94,12 @@ def test_promotion_under_load_fails_nothing(api_url, adapters, client, ray_setti
     try:
         wait_until(lambda: len(results) >= 8, "no load before the promotion")
         flipped_at = time.time()
-        assert client.post("/api/serving/activate_adapter", json={"adapter": "srv4@v2"}).status_code == 200
-        # Every replica's alias cache entry read the database before the activation returned, so it has expired
-        # alias_ttl_seconds later (+0.25 s for a read in flight): requests sent from then on must all reach v2.
-        settled_at = time.time() + ray_settings.serving.alias_ttl_seconds + 0.25
-        wait_until(lambda: sum(sent > settled_at for sent, _ in results) >= 8, "too few requests after the TTL")
+        activated = client.post("/api/serving/activate_adapter", json={"adapter": "srv4@v2"})
+        assert activated.status_code == 200 and activated.json()["replicas_pending"] == 0, activated.text
+        # The activation returned once every replica had applied the revision event (no TTL to wait out):
+        # requests sent from then on must all reach v2.
+        settled_at = time.time()
+        wait_until(lambda: sum(sent > settled_at for sent, _ in results) >= 8, "too few requests after the activation")
     finally:
         stop.set()
         for t in threads:

@@ -11,7 +11,7 @@ def test_defaults_fill_storage_paths(settings, tmp_path):
     assert settings.lora.r == 16 and settings.lora.alpha == 32 and settings.lora.dropout == 0.1
     assert settings.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert settings.training.max_concurrent_jobs == 2
-    assert settings.continuous.learning_rate == 5e-6
+    assert settings.continuous.learning_rate is None  # the base's recipe (training/recipe.py), suited to LoRA
 
 
 def test_yaml_then_env_precedence(tmp_path, monkeypatch):

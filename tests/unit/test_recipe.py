@@ -44,6 +44,30 @@ def test_request_beats_config_beats_recipe(tmp_path):
     p = plan(settings, base, learning_rate=3e-4, block_size=256, train_on_prompt=False)
     assert (p.learning_rate, p.block_size, p.train_on_prompt) == (3e-4, 256, False)
     cont = plan(settings, base, trainer_type=TrainerType.CONTINUOUS)
-    assert cont.learning_rate == settings.continuous.learning_rate and cont.epochs == settings.continuous.epochs
+    assert (cont.learning_rate, cont.epochs) == (1e-4, 1)  # no continuous.* set: the recipe's LoRA cycle rate
     q = plan(settings, base, trainer_type=TrainerType.QLORA, lora={"r": 8})
     assert (q.qlora_bits, q.r, q.alpha) == (4, 8, settings.lora.alpha)
+
+
+def test_learning_cycles_get_a_lora_rate_by_base_size(tmp_path):
+    """CONTINUOUS jobs (learning cycles) default to a LoRA rate, not a full-fine-tuning figure such as 5e-6."""
+    settings = load_settings(storage={"data_dir": tmp_path / "d"})
+
+    def folder(name, hidden, layers, mlp, vocab=150000):
+        f = tmp_path / name
+        f.mkdir()
+        (f / "config.json").write_text(json.dumps({"hidden_size": hidden, "num_hidden_layers": layers,
+                                                   "intermediate_size": mlp, "vocab_size": vocab}))
+        return str(f)
+
+    small, mid, large = folder("q05", 896, 24, 4864), folder("l8", 4096, 32, 14336), folder("l70", 8192, 80, 28672)
+    rates = [plan(settings, b, trainer_type=TrainerType.CONTINUOUS).learning_rate for b in (small, mid, large)]
+    assert rates == [1e-4, 5e-5, 3e-5]
+    tiny = tmp_path / "tiny-abc"
+    tiny.mkdir()
+    (tiny / "clara_model.json").write_text("{}")
+    p = plan(settings, str(tiny), trainer_type=TrainerType.CONTINUOUS)
+    assert (p.learning_rate, p.epochs) == (TINY.continuous_learning_rate, TINY.continuous_epochs) == (2e-3, 3)
+    pinned = load_settings(storage={"data_dir": tmp_path / "d"}, continuous={"learning_rate": 3e-4, "epochs": 4})
+    assert (plan(pinned, small, trainer_type=TrainerType.CONTINUOUS).learning_rate, plan(
+        pinned, small, trainer_type=TrainerType.CONTINUOUS).epochs) == (3e-4, 4)  # config beats the recipe

@@ -96,7 +96,7 @@ def test_training_defaults_follow_the_config(build):
     d = client(build()).get("/api/training/defaults").json()
     assert d["base_model"] == "tiny" and d["lora"]["r"] == 16 and d["qlora_bits"] == 4
     assert d["by_trainer_type"]["LORA"]["learning_rate"] == 2e-3
-    assert d["by_trainer_type"]["CONTINUOUS"] == {"learning_rate": 5e-6, "epochs": 1}
+    assert d["by_trainer_type"]["CONTINUOUS"] == {"learning_rate": 2e-3, "epochs": 3}  # the tiny base's cycle recipe
 
 
 @pytest.mark.parametrize("method,path,body", [

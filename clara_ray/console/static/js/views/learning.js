@@ -26,6 +26,7 @@ export function LearningLoop({ me }) {
             <span class="muted">buffer bound</span><span data-testid="buffer-bound">${stats.pending_total} / ${stats.buffer_size}${stats.full ? ' · full: new feedback is refused, retry later' : ''}</span>
             <span class="muted">when full</span><span data-testid="overflow">${stats.overflow === 'wait' ? 'wait (nothing is dropped)' : 'drop lowest priority'}</span>
             <span class="muted">dropped</span><span data-testid="dropped-total">${stats.dropped_total}</span>
+            <span class="muted">held out for evaluation</span><span data-testid="held-out-total">${stats.held_out_total ?? 0}</span>
             <span class="muted">refused while full</span><span>${stats.since_start.refused_full || 0}</span>
             <span class="muted">batch size that triggers</span><span>${stats.min_batch_size}</span>
             <span class="muted">time trigger</span><span>${stats.train_interval_seconds} s</span>
@@ -39,13 +40,14 @@ export function LearningLoop({ me }) {
         <h2>Cycles</h2>
         <table data-testid="cycles">
           <thead><tr><th>Adapter</th><th>Trigger</th><th>Status</th><th class="num">Samples</th>
-            <th class="num">Validation ppl before → after</th><th class="num">Regression ppl before → after</th><th>Reason</th><th>Started</th><th>Finished</th></tr></thead>
+            <th class="num">Validation ppl before → after</th><th class="num">Regression ppl before → after</th><th class="num" title="mean token KL(active || candidate) on the retained-skills set; gate: learning.max_kl">KL</th><th>Reason</th><th>Started</th><th>Finished</th></tr></thead>
           <tbody>${(cycles?.items || []).map((c) => html`<tr key=${c.cycle_id} data-alias=${c.alias} data-status=${c.status}>
             <td>${c.alias}</td><td>${c.trigger}</td><td><${Badge} value=${c.status} /></td><td class="num">${c.samples}</td>
             <td class="num">${fmtNum(c.metrics_before?.val_ppl)} → ${fmtNum(c.metrics_after?.val_ppl)}</td>
             <td class="num">${fmtNum(c.metrics_before?.regression_ppl)} → ${fmtNum(c.metrics_after?.regression_ppl)}</td>
+            <td class="num" data-testid="cycle-kl">${fmtNum(c.metrics_after?.kl)}</td>
             <td class="reason">${c.reason || '–'}</td><td>${fmtDate(c.started_at)}</td><td>${fmtDate(c.finished_at)}</td></tr>`)}
-            ${cycles && !cycles.items.length && html`<tr><td colspan="9" class="muted">No cycles yet.</td></tr>`}
+            ${cycles && !cycles.items.length && html`<tr><td colspan="10" class="muted">No cycles yet.</td></tr>`}
           </tbody>
         </table>
       </div></div>
