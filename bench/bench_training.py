@@ -84,7 +84,7 @@ def local_data(settings, req, job_id: str = "bench-local") -> LocalData:
                 if line.strip():
                     lines.append(line)
                     origin.append(path)
-    rows = process_rows({"path": origin, "__line": lines}, spec=spec, limits=QualityLimits(q.min_length, q.max_length),
+    rows = process_rows({"path": origin, "kind": ["json"] * len(lines), "payload": lines}, spec=spec, limits=QualityLimits(q.min_length, q.max_length),
                         record_filter=req.record_filter)
     assert len(rows["ok"]) == len(lines), "one output row per input line (no record_filter here)"
     tok = load_tokenizer(spec.tokenizer_path, spec.chat_template)
