@@ -16,7 +16,7 @@ from clara_ray.learning.evalset import gate_validation_set
 from clara_ray.learning.evaluator import CycleEvaluation, EvalRequest, EvalSets
 from clara_ray.learning.gate import GateLimits, decide
 from clara_ray.learning.training_set import Search, TrainingSetBuilder
-from clara_ray.serving.revisions import announce_alias
+from clara_ray.serving.revision_client import announce_alias
 from clara_ray.training.spec import TrainerType, TrainingJobRequest
 
 log = logging.getLogger("clara.learning")

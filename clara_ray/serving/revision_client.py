@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from typing import TYPE_CHECKING
 
-from clara_ray.serving.revisions import (HUB_NAME, AliasRevision, ControlState, Cursor, PublishReceipt,
+from clara_ray.serving.revisions import (HUB_NAME, AliasRevision, ControlState, Cursor, NullPublisher, PublishReceipt,
+                                         RevisionPublisher, installed_publisher,
                                          RouterRevision, Subscriber, SubscriberView)
+
+if TYPE_CHECKING:
+    from clara_ray.adapters.registry import AliasView
+    from clara_ray.config import ClaraSettings
 
 log = logging.getLogger("clara.revisions")
 
@@ -95,3 +102,24 @@ class RayRevisionClient:
         import ray
 
         return ray.get(self._hub().subscribers.remote(), timeout=30)
+
+
+def publisher_for(settings: ClaraSettings) -> RevisionPublisher:
+    """The installed publisher; else, inside a Ray process, the hub of `settings.ray.namespace`; else NullPublisher."""
+    if (installed := installed_publisher()) is not None:
+        return installed
+    try:
+        import ray
+    except ImportError:
+        return NullPublisher()
+    if not ray.is_initialized():
+        return NullPublisher()
+    return RayRevisionClient.for_namespace(settings.ray.namespace,
+                                           ack_timeout=settings.serving.revision_ack_timeout_seconds)
+
+
+async def announce_alias(settings: ClaraSettings, view: AliasView) -> PublishReceipt:
+    """Publish an alias flip from async code (the learning loop's promotion) without blocking its event loop."""
+    receipt = await asyncio.to_thread(publisher_for(settings).publish_alias, AliasRevision.of(view))
+    log.info("alias %s -> v%s published: %s", view.name, view.version, receipt.summary())
+    return receipt

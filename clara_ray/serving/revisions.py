@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from clara_ray.config import ClaraSettings, RouterSettings
+from clara_ray.config import RouterSettings
 
 if TYPE_CHECKING:
     from clara_ray.adapters.registry import AliasView
 
-log = logging.getLogger("clara.revisions")
 
 HUB_NAME = "clara-revisions"
 """Name of the detached revision hub actor (actors/revision_hub.py), in the deployment's `ray.namespace`."""
@@ -137,24 +134,6 @@ def install_publisher(publisher: RevisionPublisher | None) -> None:
     _installed = publisher
 
 
-def publisher_for(settings: ClaraSettings) -> RevisionPublisher:
-    """The installed publisher; else, inside a Ray process, the hub of `settings.ray.namespace`; else NullPublisher."""
-    if _installed is not None:
-        return _installed
-    try:
-        import ray
-    except ImportError:
-        return NullPublisher()
-    if not ray.is_initialized():
-        return NullPublisher()
-    from clara_ray.serving.revision_client import RayRevisionClient
-
-    return RayRevisionClient.for_namespace(settings.ray.namespace,
-                                           ack_timeout=settings.serving.revision_ack_timeout_seconds)
-
-
-async def announce_alias(settings: ClaraSettings, view: AliasView) -> PublishReceipt:
-    """Publish an alias flip from async code (the learning loop's promotion) without blocking its event loop."""
-    receipt = await asyncio.to_thread(publisher_for(settings).publish_alias, AliasRevision.of(view))
-    log.info("alias %s -> v%s published: %s", view.name, view.version, receipt.summary())
-    return receipt
+def installed_publisher() -> RevisionPublisher | None:
+    """The publisher a test installed, if any (revision_client.publisher_for prefers it)."""
+    return _installed

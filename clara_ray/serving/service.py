@@ -24,7 +24,8 @@ from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
 from clara_ray.serving.completion_log import CompletionLog, CompletionRecord
 from clara_ray.serving.engine import AdapterIncompatible, GenerationRequest, GenerationResult, StreamChunk
-from clara_ray.serving.revisions import AliasRevision, RevisionPublisher, RouterRevision, publisher_for
+from clara_ray.serving.revision_client import publisher_for
+from clara_ray.serving.revisions import AliasRevision, RevisionPublisher, RouterRevision
 from clara_ray.serving.router import AdapterRouter, Candidate
 from clara_ray.serving.router_store import RouterSettingsStore
 from clara_ray.server_paths import Roots

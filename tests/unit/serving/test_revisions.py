@@ -215,7 +215,7 @@ def test_follower_retries_when_the_hub_is_unreachable(loop):
 
 def test_null_publisher_outside_ray():
     from clara_ray.config import load_settings
-    from clara_ray.serving.revisions import publisher_for
+    from clara_ray.serving.revision_client import publisher_for
 
     assert isinstance(publisher_for(load_settings()), NullPublisher)
 
