@@ -13,6 +13,7 @@ import pytest
 
 from clara_ray.resources import load_jsonl, offdomain_path, qa_path
 from tests.ray.test_training_api import wait_status
+from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
 PROMPT = "Brauche ich für einen Carport im Außenbereich eine Baugenehmigung?"
@@ -99,15 +100,6 @@ def utc(iso: str) -> datetime:
     """A stored timestamp as aware UTC (SQLite hands back naive UTC, PostgreSQL aware)."""
     t = datetime.fromisoformat(iso)
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def poll(fn, what: str, timeout=120.0):
-    """fn()'s first truthy value, polled until `timeout`."""
-    deadline = time.time() + timeout
-    while not (value := fn()):
-        assert time.time() < deadline, f"{what} after {timeout}s"
-        time.sleep(0.2)
-    return value
 
 
 @pytest.mark.timeout(900)

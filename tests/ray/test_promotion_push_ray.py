@@ -8,23 +8,15 @@ tests/unit/serving/test_revisions.py; the hub reaches every subscriber the same 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 
 import httpx
 import pytest
 
+from tests.waiting import poll
+
 pytestmark = [pytest.mark.ray]
 PROMPT = "Wann brauche ich eine Baugenehmigung nach § 35 BauGB?"
 APP, PREFIX = "push", "/push"
-
-
-def poll(fn, what: str, timeout: float = 120.0):
-    """fn()'s first truthy value, polled until `timeout` (state the test cannot await)."""
-    deadline = time.monotonic() + timeout
-    while not (value := fn()):
-        assert time.monotonic() < deadline, f"{what} after {timeout}s"
-        time.sleep(0.1)
-    return value
 
 
 @pytest.fixture(scope="module")
