@@ -1,4 +1,5 @@
-"""Actor plumbing: call an actor like a local async object; get the deployment's one detached instance of an actor."""
+"""Actor plumbing: the deployment's one detached, versioned instance of an actor, ready (one readiness pattern:
+created or attached, then `ready()` awaited; every actor method that can be first after a restart calls it too)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,6 @@ import time
 from actors.versioning import deploy_version
 
 log = logging.getLogger(__name__)
-
-
-class ActorBackend:
-    def __init__(self, actor):
-        self._actor = actor
-
-    def __getattr__(self, name: str):
-        method = getattr(self._actor, name)
-
-        async def call(*args, **kwargs):
-            return await method.remote(*args, **kwargs)
-
-        return call
 
 
 class VersionedActor:

@@ -1,11 +1,12 @@
-"""Detached named actor hosting the JobManager: one queue for the whole deployment, survives API restarts."""
+"""Detached named actor hosting the JobManager: one queue for the whole deployment, survives API restarts.
+The API and the learning loop call it through actors/clients.py JobManagerClient (typed methods)."""
 
 from __future__ import annotations
 
 import ray
 
 from actors.backend import VersionedActor, detached_singleton
-from actors.training_runner import RayLauncher
+from actors.warm_trainer import job_launcher
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
 from clara_ray.training.manager import JobManager
@@ -19,9 +20,9 @@ class JobManagerActor(VersionedActor):
     def __init__(self, settings: dict, deploy_version: str):
         super().__init__(deploy_version)
         self.settings = settings_from_dict(settings)
-        ns = self.settings.ray.namespace
-        self.manager = JobManager(self.settings, Database(self.settings.storage.database_url),
-                                  RayLauncher(settings, MANAGER_NAME, ns))
+        db = Database(self.settings.storage.database_url)
+        # Ray Train runners, behind a router to the warm trainers this manager owns (training.warm_pool_size).
+        self.manager = JobManager(self.settings, db, job_launcher(settings, self.settings, db, MANAGER_NAME))
         self._started = False
 
     async def ready(self) -> bool:
@@ -32,16 +33,17 @@ class JobManagerActor(VersionedActor):
             self.manager.start_retention()  # the scheduled cleanup lives here: one per deployment
         return True
 
-    async def create(self, request: dict, created_by: str | None = None) -> dict:
+    async def create(self, request: TrainingJobRequest, created_by: str | None = None) -> dict:
         await self.ready()
-        return await self.manager.create(TrainingJobRequest.model_validate(request), created_by)
+        return await self.manager.create(request, created_by)
 
     async def get(self, job_id: str) -> dict:
         return self.manager.get(job_id)
 
-    async def list(self, **filters) -> dict:
+    async def list(self, *, status: list[str] | None = None, trainer_type: str | None = None,
+                   name: str | None = None, offset: int = 0, limit: int = 50) -> dict:
         await self.ready()
-        return self.manager.list(**filters)
+        return self.manager.list(status=status, trainer_type=trainer_type, name=name, offset=offset, limit=limit)
 
     async def metrics(self, job_id: str) -> dict:
         return self.manager.metrics(job_id)

@@ -1,11 +1,14 @@
-"""Detached named learning-buffer actor: hosts the LearningLoop; restarts rebuild it from the database."""
+"""Detached named learning-buffer actor: hosts the LearningLoop; restarts rebuild it from the database.
+The API calls it through actors/clients.py LearningBufferClient (typed methods)."""
 
 from __future__ import annotations
 
 import ray
 
-from actors.backend import ActorBackend, VersionedActor, detached_singleton
+from actors.backend import VersionedActor, detached_singleton
+from actors.clients import JobManagerClient
 from actors.job_manager import get_or_create_job_manager
+from actors.warm_trainer import evaluate_warm
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
 from clara_ray.learning.evaluator import CycleEvaluation, EvalRequest, evaluate_request
@@ -29,11 +32,12 @@ class LearningBufferActor(VersionedActor):
         s = settings_from_dict(settings)
         evaluation_task = _evaluate.options(num_cpus=s.learning.eval_cpus, num_gpus=s.learning.eval_gpus)
 
-        async def evaluate(request: EvalRequest) -> CycleEvaluation:  # the shell only chooses the resources
-            return await evaluation_task.remote(settings, request)
+        async def evaluate(request: EvalRequest) -> CycleEvaluation:  # the shell only chooses where it runs
+            # On an idle warm trainer (it holds the base: no model load), else a task with the configured resources.
+            return await evaluate_warm(s, request) or await evaluation_task.remote(settings, request)
 
         # Attach to the deployment's manager; only a deploy (the API) replaces a stale one.
-        jobs = ActorBackend(get_or_create_job_manager(s, replace_stale=False))
+        jobs = JobManagerClient(get_or_create_job_manager(s, replace_stale=False))
         db = Database(s.storage.database_url)
         # Search augmentation reads the datasets stores through the library (opened per search, graph read-only).
         search = LibrarySearch(s, db) if s.learning.augment_with_search else None
@@ -47,13 +51,12 @@ class LearningBufferActor(VersionedActor):
             await self.loop.start()
         return True
 
-    async def add_feedback(self, items: list[dict], caller: str | None = None,
+    async def add_feedback(self, items: list[FeedbackSample], caller: str | None = None,
                            item_keys: list[str | None] | None = None) -> list[FeedbackResult]:
-        """`items`: FeedbackSample.model_dump() dicts (the API resolves feedback by completion id first);
-        `caller` and `item_keys` let a retried request be answered as stored (see LearningBuffer.add)."""
+        """`items`: resolved samples (the API resolves feedback by completion id first); `caller` and `item_keys`
+        let a retried request be answered as stored (see LearningBuffer.add)."""
         await self.ready()
-        return await self.loop.add([FeedbackSample.model_validate(i) for i in items], caller=caller,
-                                   item_keys=item_keys)
+        return await self.loop.add(items, caller=caller, item_keys=item_keys)
 
     async def stats(self) -> dict:
         await self.ready()
@@ -64,11 +67,17 @@ class LearningBufferActor(VersionedActor):
         return self.loop.cycles(alias, limit)
 
     async def cycle(self, cycle_id: str) -> dict:
+        await self.ready()
         return self.loop.cycle(cycle_id)
 
     async def trigger(self, alias: str) -> dict:
         await self.ready()
         return await self.loop.trigger(alias)
+
+    async def end_canary(self, alias: str, promote: bool, by: str | None = None) -> dict:
+        """An operator promotes or rolls back the alias's canary now (learning/canary.py)."""
+        await self.ready()
+        return await self.loop.end_canary(alias, promote, by)
 
     async def wait_events(self, after: int, timeout: float = 15.0) -> list[dict]:
         await self.ready()

@@ -103,7 +103,7 @@ def main() -> None:
     ttl = settings.serving.alias_ttl_seconds
     base = base_model_path(settings)
     reg = AdapterRegistry(Database(settings.storage.database_url))
-    store = AdapterStore(settings.storage.adapter_store_uri)
+    store = AdapterStore.for_storage(settings.storage)
     ids = {}
     for v in (1, 2):
         folder = build_random_lora(base, os.path.join(root, f"lora{v}"), r=8, lora_alpha=16, seed=v)

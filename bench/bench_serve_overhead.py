@@ -40,7 +40,7 @@ def main() -> None:
     base = base_model_path(settings)
     folder = build_random_lora(base, os.path.join(root, "lora"), r=16, lora_alpha=32, seed=1)
     reg = AdapterRegistry(Database(settings.storage.database_url))
-    store = AdapterStore(settings.storage.adapter_store_uri)
+    store = AdapterStore.for_storage(settings.storage)
     reg.activate(reg.register(name="bench", uri=store.put(folder, "bench", "v1id"), version_id="v1id",
                               base_model=base_model_id(base), trainer_type="LORA", rank=16).id)
 

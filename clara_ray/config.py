@@ -29,14 +29,23 @@ class Section(BaseModel):
 
 
 class StorageSettings(Section):
-    data_dir: Path = Path(".clara")
-    """Local state folder (SQLite file, adapter store, checkpoints, model cache). Made absolute at load."""
+    data_dir: Path = Path("~/.clara")
+    """Local state folder (SQLite file, adapter store, checkpoints, model cache). Made absolute at load; a relative
+    path is refused where it would land in Ray's unpacked copy of a working dir (`serve run --working-dir .`, `ray
+    job submit --working-dir .`), which is empty and changes with every code change."""
     database_url: str = ""
     """SQLAlchemy URL. Empty = embedded SQLite at `<data_dir>/clara.db`; production: `postgresql+psycopg://user:pw@host/db`."""
     adapter_store_uri: str = ""
     """Where adapter versions are written: a local folder (default `<data_dir>/adapters`) or any fsspec/pyarrow URI (s3://, gs://)."""
     checkpoint_uri: str = ""
     """Ray Train storage path for checkpoints (default `<data_dir>/checkpoints`); must be shared storage on a multi-node cluster."""
+    object_store_options: dict[str, str | int | float | bool] = {}
+    """fsspec options of `adapter_store_uri` when it is remote, e.g. for S3-compatible stores (MinIO, R2, Ceph)
+    `{endpoint_url: http://minio:9000}`; credentials best come from the usual environment (AWS_ACCESS_KEY_ID, ...)
+    or an instance role, not from this file. Needs the `cloud` extra (s3fs) for s3://."""
+    object_store_retries: int = Field(4, ge=1, le=20)
+    """Attempts of each adapter-store read, write or delete on a remote store before its error is raised (waits
+    double from 0.5 s; a local folder is never retried)."""
     project_dir: Path | None = None
     """Base of relative server paths: relative root entries (`training.data_roots`, ...) and relative paths sent by
     clients. Default: the folder holding the `clara_ray` package in the process that loads the configuration (the
@@ -46,7 +55,12 @@ class StorageSettings(Section):
     @model_validator(mode="after")
     def _fill_defaults(self) -> "StorageSettings":
         # Absolute paths: Ray workers run with a different working directory.
-        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        given = self.data_dir.expanduser()
+        resolved = given.resolve()
+        if not given.is_absolute() and "runtime_resources" in resolved.parts:
+            raise ValueError(f"storage.data_dir {str(self.data_dir)!r} is relative and would resolve inside Ray's "
+                             f"unpacked working dir ({resolved}); give an absolute path (default ~/.clara)")
+        object.__setattr__(self, "data_dir", resolved)
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'clara.db'}")
         if not self.adapter_store_uri:
@@ -149,6 +163,21 @@ class TrainingSettings(Section):
     _roots = field_validator("data_roots")(lambda cls, v: [check_root_entry(e) for e in v])
     seed: int = 0
     """Seed for shuffling, LoRA init and dropout."""
+    warm_pool_size: int = Field(1, ge=0)
+    """Warm trainers (long-lived Ray actors holding the base model, actors/warm_trainer.py): eligible jobs (one
+    worker, LORA or CONTINUOUS on the default base, no requested checkpoints, small local data) run on a free one
+    in-process, without Ray Data or a Ray Train start; the learning loop's evaluation runs there too. 0 = off:
+    every job takes the Ray Train path."""
+    warm_worker_cpus: float = Field(0.25, gt=0)
+    """CPUs each warm trainer reserves for as long as it lives (its torch threads: this rounded up, at least 1).
+    Fractional on small machines, so Ray Train jobs, Ray Data and Serve keep CPUs (STACK.md: the silent hang): on
+    2 CPUs, Serve (0.6) + a warm trainer (0.25) + a 2-worker DDP job (2 x 0.5) still fit; 0.5 here does not."""
+    warm_worker_gpus: float = Field(0.0, ge=0)
+    """GPUs each warm trainer reserves; above 0 it holds the base on CUDA and takes the `use_gpu` jobs instead of
+    the CPU ones."""
+    warm_max_data_mb: float = Field(64.0, gt=0)
+    """Largest job input (local files, MB) a warm trainer prepares in-process; larger inputs go through Ray Data
+    and Ray Train."""
 
 
 class ContinuousSettings(Section):
@@ -347,6 +376,15 @@ class LearningSettings(Section):
     On the bundled corpus this made validation perplexity worse (BENCHMARKS.md, bench/bench_replay.py)."""
     augment_max_records: int = Field(10, ge=1, le=100)
     """Most search results one cycle adds (after removing duplicates of its feedback and replay)."""
+    canary_fraction: float = Field(0.0, ge=0, le=1)
+    """Share of an alias's callers (sticky per caller) that a candidate which passed the offline gate serves while
+    live ratings decide (clara_ray/learning/canary.py). 0: the gate's decision promotes directly."""
+    canary_min_ratings: int = Field(20, ge=1)
+    """Rated answers (feedback by completion id) of the canary version needed before its ratings decide."""
+    canary_margin: float = Field(0.05, ge=0, le=1)
+    """The canary is promoted when its mean rating (0..1) is at least the active version's mean minus this."""
+    canary_max_seconds: float = Field(86400.0, gt=0)
+    """A canary without enough ratings after this long is rolled back."""
 
 
 class RetentionSettings(Section):

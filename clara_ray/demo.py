@@ -95,12 +95,11 @@ def write_demo_data(root: Path) -> tuple[Path, list[dict], list[dict]]:
 
 
 def refusals(results: list[dict]) -> str:
-    """Why the filter refused samples, counted by kind (off-domain, repetitive, too short, evaluation record...)."""
+    """Why the filter refused samples, counted by code (off_domain, repetitive, poor_text, evaluation_record...)."""
     kinds: dict[str, int] = {}
     for r in results:
-        if r["status"] == "rejected" and r.get("reason"):
-            kind = r["reason"].split(":")[0].split(" (")[0]
-            kinds[kind] = kinds.get(kind, 0) + 1
+        if r["status"] == "rejected" and r.get("reason_code"):
+            kinds[r["reason_code"]] = kinds.get(r["reason_code"], 0) + 1
     if not kinds:
         return ""
     return " (" + ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) + ")"

@@ -15,12 +15,13 @@ import fsspec
 from sqlalchemy import delete, or_, select
 
 from clara_ray.adapters.registry import AdapterRegistry
+from clara_ray.adapters.version_status import VersionStatus
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import AdapterAlias, AdapterVersion, Feedback, Job, JobMetric, LearningCycle
 from clara_ray.learning.buffer import DROPPED, RATING_ONLY
-from clara_ray.serving.catalog import FILES_REMOVED as PURGED  # the registry row stays: ratings, lineage
+from clara_ray.learning.states import CycleStatus
 from clara_ray.serving.completion_log import purge_completions
 from clara_ray.training.spec import JobStatus
 
@@ -103,8 +104,8 @@ def _rejected_versions(settings: ClaraSettings, db: Database, cutoff: datetime, 
     """Delete the store folders of rejected versions older than the cutoff; mark them purged."""
     with db.session() as s:
         rows = list(s.scalars(select(AdapterVersion).where(
-            AdapterVersion.status == "rejected", AdapterVersion.created_at < cutoff)))
-    store, registry, removed = AdapterStore(settings.storage.adapter_store_uri), AdapterRegistry(db), 0
+            AdapterVersion.status == VersionStatus.REJECTED, AdapterVersion.created_at < cutoff)))
+    store, registry, removed = AdapterStore.for_storage(settings.storage), AdapterRegistry(db), 0
     for v in rows:
         if v.id in keep:  # a rejected version is never an alias target, but a manual status change could make one
             continue
@@ -113,7 +114,7 @@ def _rejected_versions(settings: ClaraSettings, db: Database, cutoff: datetime, 
         except OSError:
             log.exception("could not delete the files of %s@v%d", v.name, v.version)
             continue
-        registry.set_status(v.id, PURGED, f"files removed by retention (rejected: {v.status_reason or 'no reason'})")
+        registry.set_status(v.id, VersionStatus.PURGED, f"files removed by retention (rejected: {v.status_reason or 'no reason'})")
         removed += 1
     return removed
 
@@ -121,7 +122,7 @@ def _rejected_versions(settings: ClaraSettings, db: Database, cutoff: datetime, 
 def _feedback(db: Database, cutoff: datetime) -> int:
     """Feedback older than the cutoff that nothing waits for: ratings, dropped, or used by a finished cycle."""
     with db.session() as s:
-        finished = select(LearningCycle.id).where(LearningCycle.status != "running")
+        finished = select(LearningCycle.id).where(LearningCycle.status.not_in([CycleStatus.RUNNING, CycleStatus.CANARY]))
         return s.execute(delete(Feedback).where(
             Feedback.created_at < cutoff,
             or_(Feedback.cycle_id.in_([DROPPED, RATING_ONLY]), Feedback.cycle_id.in_(finished))),

@@ -6,7 +6,7 @@ from typing import AsyncIterator
 
 from ray import serve
 
-from actors.backend import ActorBackend
+from actors.clients import JobManagerClient, LearningBufferClient
 from actors.job_manager import get_or_create_job_manager
 from actors.learning_buffer import get_or_create_learning_buffer
 from actors.revision_hub import get_or_create_revision_hub
@@ -72,9 +72,9 @@ class ClaraApi:
             self._follower.start()  # the constructor runs on the replica's event loop
         self._app = build_app(
             s,
-            jobs=ActorBackend(get_or_create_job_manager(s)),
+            jobs=JobManagerClient(get_or_create_job_manager(s)),
             serving=serving,
-            learning=ActorBackend(get_or_create_learning_buffer(s)),
+            learning=LearningBufferClient(get_or_create_learning_buffer(s)),
             datasets=DatasetService(s, db),
             completions=self._completions,
         )

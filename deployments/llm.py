@@ -42,7 +42,7 @@ class LoraLLM:
         base = base_model_path(s)
         self.engine = build_engine(s, base)
         self.registry = AdapterRegistry(Database(s.storage.database_url))
-        self.loader = AdapterLoader(self.engine, AdapterStore(s.storage.adapter_store_uri),
+        self.loader = AdapterLoader(self.engine, AdapterStore.for_storage(s.storage),
                                     Path(s.storage.data_dir) / "adapter-cache", base_model_id(base))
         # A promoted version is loaded as soon as the revision hub announces it, before requests name it.
         self._revisions = RayRevisionClient(s.ray.namespace, ack_timeout=s.serving.revision_ack_timeout_seconds,
@@ -87,13 +87,16 @@ class LoraLLM:
 
 
 class _PrefetchHooks:
-    """ReplicaHooks of an LLM replica: load the alias's new version through Serve's multiplexing cache."""
+    """ReplicaHooks of an LLM replica: load the alias's new version (and its canary) through Serve's multiplexing
+    cache."""
 
     def __init__(self, replica: LoraLLM):
         self.replica = replica
 
     async def alias_moved(self, change: AliasRevision) -> None:
         await self.replica.get_adapter(change.version_id)
+        if change.canary_version_id:  # a canary started: its share of callers arrives from the next request on
+            await self.replica.get_adapter(change.canary_version_id)
 
     async def router_changed(self, change: RouterRevision) -> None:
         return None

@@ -73,8 +73,7 @@ def _run(args: argparse.Namespace, settings) -> int:
     t0 = time.time()
     port = args.port or settings.api.port
     say(f"starting a local Ray cluster (RAY_AUTH_MODE={os.environ.get('RAY_AUTH_MODE', settings.ray.auth_mode)})")
-    own_cluster = {} if settings.ray.address or os.environ.get("RAY_ADDRESS") else {"address": "local"}
-    ctx = init_ray(settings, include_dashboard=True, **own_cluster)
+    ctx = init_ray(settings, include_dashboard=True)  # ray.address null: a fresh local cluster of its own
     stop_signals.install()  # ray.init puts its own (aborting) SIGTERM handler on the driver: ours must win
     dashboard = getattr(ctx, "dashboard_url", "") or ""
     say(f"building the tiny base model (cached) -> {base_model_path(settings)}")

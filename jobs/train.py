@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -45,6 +46,12 @@ def load_request(path: Path, overrides: list[str]):
         sys.exit(f"error: invalid job config {path}: {fields}")
 
 
+def _interrupt(signum: int, _frame) -> None:  # noqa: ANN001
+    """SIGTERM (`ray job stop`) as KeyboardInterrupt: a blocking ray.get (Ray Train's fit) turns only that into an
+    interruption; any other exception raised by a signal handler there is swallowed, and Ray kills us 3 s later."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_here(req, settings) -> dict:
     from clara_ray.db.engine import Database
     from clara_ray.training.job_store import JobStore
@@ -60,6 +67,11 @@ def run_here(req, settings) -> dict:
     print(f"job {job.id}: training {req.name} ({req.trainer_type.value}) ...", flush=True)
     try:
         res = TrainingPipeline(settings, db).run(job.id, req, on_event=lambda e: print("  data:", e, flush=True))
+    except KeyboardInterrupt as e:  # `ray job stop` (SIGTERM, see main) or Ctrl-C: the user ended it, it did not fail
+        how = str(e) or "SIGINT"
+        store.transition(job.id, JobStatus.CANCELLED, error=f"stopped ({how}: ray job stop or Ctrl-C)")
+        print(f"job {job.id}: cancelled ({how})", flush=True)
+        raise SystemExit(128 + signal.Signals[how].value) from None
     except BaseException as e:
         store.transition(job.id, JobStatus.FAILED, error=readable_error(e))
         raise
@@ -75,7 +87,7 @@ def submit(req, settings) -> dict:
     from actors.job_manager import get_or_create_job_manager
 
     manager = get_or_create_job_manager(settings, replace_stale=False)  # attach; only a deploy replaces it
-    job = ray.get(manager.create.remote(req.model_dump(mode="json"), "jobs.train"))
+    job = ray.get(manager.create.remote(req, "jobs.train"))
     print(f"job {job['job_id']} queued", flush=True)
     return ray.get(manager.wait_finished.remote(job["job_id"], 24 * 3600))
 
@@ -83,14 +95,18 @@ def submit(req, settings) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from clara_ray.config import ConfigError, load_settings
-    from clara_ray.ray_runtime import init_ray
+    from clara_ray.ray_runtime import RayClusterUnavailable, init_ray
 
     req = load_request(args.config, args.set)
     try:
         settings = load_settings()
     except ConfigError as e:
         sys.exit(f"error: {e}")
-    init_ray(settings)
+    try:
+        init_ray(settings)
+    except RayClusterUnavailable as e:
+        sys.exit(f"error: {e}")
+    signal.signal(signal.SIGTERM, _interrupt)  # after ray.init, whose own SIGTERM handler exits unrecorded
     result = submit(req, settings) if args.submit else run_here(req, settings)
     if args.json:
         print(json.dumps(result, default=str))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from clara_ray.adapters.version_status import VersionStatus, check_version_transition
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import AdapterAlias, AdapterVersion, new_id, utcnow
 from clara_ray.names import InvalidName, parse_adapter_ref
@@ -40,6 +42,22 @@ class AliasView:
     version: int
     revision: int
     previous_version_id: str | None
+    canary_version_id: str | None = None
+    """A canary (clara_ray/learning/canary.py) answering `canary_fraction` of the alias's callers; None: none."""
+    canary_fraction: float | None = None
+    canary_started_at: datetime | None = None
+    canary_version: int | None = None
+    """The canary's version number (`name@v<canary_version>`)."""
+
+
+@dataclass(frozen=True)
+class AliasRoute:
+    """What a request for an alias may be answered by: the active version, and during a canary the canary version
+    for `canary_fraction` of the callers."""
+
+    active: AdapterVersion
+    canary: AdapterVersion | None = None
+    canary_fraction: float = 0.0
 
 
 class AdapterRegistry:
@@ -102,13 +120,73 @@ class AdapterRegistry:
             rows = s.execute(select(AdapterAlias, AdapterVersion.version)
                              .join(AdapterVersion, AdapterVersion.id == AdapterAlias.version_id)
                              .order_by(AdapterAlias.name)).all()
-        return [AliasView(a.name, a.version_id, v, a.revision, a.previous_version_id) for a, v in rows]
+            canaries = [a.canary_version_id for a, _ in rows if a.canary_version_id]
+            numbers = {vid: n for vid, n in s.execute(select(AdapterVersion.id, AdapterVersion.version)
+                                                      .where(AdapterVersion.id.in_(canaries)))} if canaries else {}
+        return [_alias_view(a, v, numbers.get(a.canary_version_id)) for a, v in rows]
 
     def alias(self, name: str) -> AliasView | None:
         return next((a for a in self.aliases() if a.name == name), None)
 
+    def route(self, name: str) -> AliasRoute:
+        """The alias's active version and its canary, if any (UnknownAdapter when the alias does not exist)."""
+        with self.db.session() as s:
+            alias = s.get(AdapterAlias, name)
+            if alias is not None:
+                active = s.get(AdapterVersion, alias.version_id)
+                canary = s.get(AdapterVersion, alias.canary_version_id) if alias.canary_version_id else None
+                return AliasRoute(active, canary, float(alias.canary_fraction or 0.0) if canary else 0.0)
+        self.resolve(name)  # raises UnknownAdapter listing what exists
+        raise UnknownAdapter(f"unknown adapter {name!r}")
+
+    def start_canary(self, version_id: str, fraction: float, reason: str | None = None) -> AliasView:
+        """Let a candidate answer `fraction` of its alias's callers: the version becomes CANARY, the alias records it
+        (revision bumped, so every replica re-reads it). RegistryConflict when the alias has another canary."""
+        with self.db.session() as s:
+            row = s.get(AdapterVersion, version_id, with_for_update=True)
+            if row is None:
+                raise UnknownAdapter(f"no adapter version with id {version_id}")
+            alias = s.get(AdapterAlias, row.name, with_for_update=True)
+            if alias is None:
+                raise RegistryConflict(f"{row.name} has no active version to run a canary against")
+            if alias.canary_version_id and alias.canary_version_id != row.id:
+                raise RegistryConflict(f"{row.name} already runs a canary ({alias.canary_version_id})")
+            row.status = check_version_transition(row.status, VersionStatus.CANARY).value
+            row.status_reason = reason
+            alias.canary_version_id, alias.canary_fraction, alias.canary_started_at = row.id, fraction, utcnow()
+            alias.revision += 1
+            alias.updated_at = utcnow()
+            view = _alias_view(alias, s.get(AdapterVersion, alias.version_id).version, row.version)
+        return view
+
+    def end_canary(self, name: str, *, promote: bool, reason: str | None = None) -> AliasView:
+        """End the alias's canary: promoted (it becomes the active version, the previous one archived) or rolled back
+        (REJECTED). Either way the alias no longer has a canary and its revision is bumped. RegistryConflict without
+        a canary."""
+        with self.db.session() as s:
+            alias = s.get(AdapterAlias, name, with_for_update=True)
+            if alias is None or not alias.canary_version_id:
+                raise RegistryConflict(f"{name} has no canary")
+            row = s.get(AdapterVersion, alias.canary_version_id, with_for_update=True)
+            alias.canary_version_id = alias.canary_fraction = alias.canary_started_at = None
+            if promote:
+                old = s.get(AdapterVersion, alias.version_id)
+                if old is not None and old.id != row.id and old.status == VersionStatus.ACTIVE:
+                    old.status = check_version_transition(old.status, VersionStatus.ARCHIVED).value
+                if alias.version_id != row.id:
+                    alias.previous_version_id, alias.version_id = alias.version_id, row.id
+                row.status = check_version_transition(row.status, VersionStatus.ACTIVE).value
+            else:
+                row.status = check_version_transition(row.status, VersionStatus.REJECTED).value
+            row.status_reason = reason
+            alias.revision += 1
+            alias.updated_at = utcnow()
+            view = _alias_view(alias, s.get(AdapterVersion, alias.version_id).version, None)
+        return view
+
     def activate(self, version_id: str, reason: str | None = None) -> AliasView:
-        """Point the version's alias at it (promotion or rollback); the previous active version is archived."""
+        """Point the version's alias at it (promotion or rollback); the previous active version is archived.
+        Activating the alias's canary ends the canary (it is the active version now)."""
         with self.db.session() as s:
             row = s.get(AdapterVersion, version_id, with_for_update=True)
             if row is None:
@@ -119,23 +197,33 @@ class AdapterRegistry:
                 s.add(alias)
             elif alias.version_id != row.id:
                 old = s.get(AdapterVersion, alias.version_id)
-                if old is not None and old.status == "active":
-                    old.status = "archived"
+                if old is not None and old.status == VersionStatus.ACTIVE:
+                    old.status = check_version_transition(old.status, VersionStatus.ARCHIVED).value
                 alias.previous_version_id, alias.version_id = alias.version_id, row.id
                 alias.revision += 1
                 alias.updated_at = utcnow()
-            row.status, row.status_reason = "active", reason
-            view = AliasView(alias.name, alias.version_id, row.version, alias.revision, alias.previous_version_id)
+            if alias.canary_version_id == row.id:
+                alias.canary_version_id = alias.canary_fraction = alias.canary_started_at = None
+            row.status = check_version_transition(row.status, VersionStatus.ACTIVE).value
+            row.status_reason = reason
+            canary = s.get(AdapterVersion, alias.canary_version_id) if alias.canary_version_id else None
+            view = _alias_view(alias, row.version, canary.version if canary else None)
         return view
 
-    def set_status(self, version_id: str, status: str, reason: str | None = None) -> None:
+    def set_status(self, version_id: str, status: VersionStatus, reason: str | None = None) -> None:
+        """Move a version along its lifecycle (adapters/version_status.py); IllegalTransition for a move the table
+        does not allow."""
+        status = VersionStatus(status)
         with self.db.session() as s:
             row = s.get(AdapterVersion, version_id)
             if row is None:
                 raise UnknownAdapter(f"no adapter version with id {version_id}")
-            if status != "active" and s.scalar(select(AdapterAlias).where(AdapterAlias.version_id == version_id)):
+            if status != VersionStatus.ACTIVE and s.scalar(select(AdapterAlias).where(AdapterAlias.version_id == version_id)):
                 raise RegistryConflict(f"{row.name}@v{row.version} is the active version; activate another first")
-            row.status, row.status_reason = status, reason
+            if s.scalar(select(AdapterAlias).where(AdapterAlias.canary_version_id == version_id)):
+                raise RegistryConflict(f"{row.name}@v{row.version} is the alias's canary; end the canary first")
+            row.status = check_version_transition(row.status, status).value
+            row.status_reason = reason
 
     def rollback(self, name: str, to_version: int | None = None) -> AliasView:
         """Re-activate `name@v<to_version>`, or the previously active version."""
@@ -149,3 +237,9 @@ class AdapterRegistry:
         else:
             target = self.resolve(f"{name}@v{to_version}")
         return self.activate(target.id, reason=f"rollback from v{alias.version}")
+
+
+def _alias_view(alias: AdapterAlias, version: int, canary_version: int | None) -> AliasView:
+    return AliasView(alias.name, alias.version_id, version, alias.revision, alias.previous_version_id,
+                     alias.canary_version_id, alias.canary_fraction, alias.canary_started_at,
+                     canary_version if alias.canary_version_id else None)

@@ -1,9 +1,10 @@
-"""Learning-loop routes: feedback (inline or by completion id), per-version ratings, buffer, cycles, trigger, rollback."""
+"""Learning-loop routes: feedback (inline or by completion id), per-version ratings, buffer, cycles, trigger, rollback,
+ending a canary early."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from pydantic import BaseModel, Field
@@ -14,6 +15,7 @@ from clara_ray.api.backends import backend
 from clara_ray.api.completion_routes import COMPLETIONS_READ
 from clara_ray.api.ws import pump_events
 from clara_ray.learning.buffer import BufferFull
+from clara_ray.learning.control import LearningControl
 from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample, FeedbackStatus
 from clara_ray.learning.feedback_refs import CompletionNotFound, InvalidFeedbackReference, resolve
 from clara_ray.learning.ratings import VersionRating, ratings_for_adapter
@@ -57,13 +59,21 @@ class RollbackBody(BaseModel):
     """Version number to serve again; default the previously active one."""
 
 
+class CanaryEndBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    adapter: str = Field(max_length=48, pattern=ADAPTER_NAME_RE.pattern)
+    """The alias whose running canary ends."""
+    action: Literal["promote", "rollback"]
+    """promote: the canary becomes the active version; rollback: it is rejected and the active version stays."""
+
+
 class AdapterRatings(BaseModel):
     adapter: str
     versions: list[VersionRating]
     """Newest version first; only feedback given by completion id names a version."""
 
 
-def _loop(request: Request):
+def _loop(request: Request) -> LearningControl:
     return backend(request, "learning")
 
 
@@ -98,7 +108,7 @@ async def feedback(body: FeedbackIn, request: Request, who: Annotated[Principal,
     stored result with `replayed: true`. By reference: unknown id or another caller's completion 404, a
     base-model completion 422. A full buffer answers 503 with Retry-After."""
     sample = await _resolve(body, request, who)
-    (result,) = await _loop(request).add_feedback([sample.model_dump()], caller=who.subject,
+    (result,) = await _loop(request).add_feedback([sample], caller=who.subject,
                                                   item_keys=_item_keys(idempotency_key, 1))
     _refuse_if_full([result])
     return result
@@ -121,7 +131,7 @@ async def feedback_batch(body: FeedbackBatch, request: Request,
             results.append(None)
         except (CompletionNotFound, InvalidFeedbackReference) as e:
             results.append(FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, reason=str(e)))
-    stored = await _loop(request).add_feedback([s.model_dump() for s in samples], caller=who.subject,
+    stored = await _loop(request).add_feedback(samples, caller=who.subject,
                                                item_keys=keys) if samples else []
     added = iter(stored)
     final = [r if r is not None else next(added) for r in results]
@@ -162,6 +172,13 @@ async def trigger(body: TriggerBody, request: Request, who: Annotated[Principal,
 async def rollback(body: RollbackBody, request: Request, who: Annotated[Principal, require("adapters:activate")]):
     """Serve an earlier version again (the previous one by default); the same as POST /api/serving/rollback."""
     return await asyncio.to_thread(backend(request, "serving").rollback, body.adapter, body.to_version)
+
+
+@router.post("/api/learning/canary")
+async def end_canary(body: CanaryEndBody, request: Request, who: Annotated[Principal, require("adapters:activate")]):
+    """End an alias's canary now, without waiting for its ratings: promote it or roll it back. Answers the finished
+    learning cycle (status promoted or rolled_back, the canary's figures under `canary`); 404 without a canary."""
+    return await _loop(request).end_canary(body.adapter, body.action == "promote", who.subject)
 
 
 @router.websocket("/api/learning/ws")

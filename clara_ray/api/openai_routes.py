@@ -58,7 +58,7 @@ async def completions(body: CompletionBody, request: Request,
                       who: Annotated[Principal, require("serving:generate")]):
     svc, cid, created = _svc(request), _new_id("cmpl"), int(time.time())
     call = Call(completion_id=cid, route="completion", caller=who.subject,
-                allow_inactive=allow_inactive(request, who))
+                allow_inactive=allow_inactive(request, who), end_user=body.user)
     params = {**body.sampling(), "logprobs": body.logprobs}
     if body.max_tokens is not None:
         params["max_tokens"] = body.max_tokens
@@ -81,7 +81,7 @@ async def chat_completions(body: ChatBody, request: Request,
     turns = [m.as_turn() for m in body.messages]
     limit, field = body.token_limit
     call = Call(completion_id=cid, route="chat", caller=who.subject, messages=turns, max_tokens_field=field,
-                allow_inactive=allow_inactive(request, who))
+                allow_inactive=allow_inactive(request, who), end_user=body.user)
     prompt, prompt_ids = svc.chat_prompt(turns)
     params = {**body.sampling(), "logprobs": body.logprobs_k, "prompt_token_ids": prompt_ids}
     if limit is not None:

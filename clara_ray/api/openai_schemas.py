@@ -57,7 +57,8 @@ class _Request(BaseModel):
     n: int = Field(1, ge=1, le=MAX_N)
     """Choices per prompt, generated concurrently (with `seed` set, choice i uses seed + i)."""
     user: str | None = Field(None, max_length=256)
-    """OpenAI's end-user id for abuse tracking; accepted for compatibility (the log records the authenticated caller)."""
+    """OpenAI's end-user id; the log records the authenticated caller. During an alias's canary the share of callers
+    it answers is drawn per caller and `user` (the same user keeps getting the same version)."""
 
     @model_validator(mode="before")
     @classmethod

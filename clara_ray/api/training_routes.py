@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket
 
 from clara_ray.api.auth import Principal, require
 from clara_ray.api.backends import backend
 from clara_ray.api.ws import pump_events
+from clara_ray.training.control import JobsControl
 from clara_ray.training.recipe import default_recipe
 from clara_ray.training.spec import JobStatus, TrainerType, TrainingJobRequest, check_data_paths
-
-
-class JobsBackend(Protocol):
-    """What the routes need from the job manager (in-process in unit tests, a Ray actor in Serve)."""
-
-    async def create(self, request: dict, created_by: str | None = None) -> dict: ...
-    async def get(self, job_id: str) -> dict: ...
-    async def list(self, **filters) -> dict: ...
-    async def metrics(self, job_id: str) -> dict: ...
-    async def cancel(self, job_id: str) -> dict: ...
-    async def retry(self, job_id: str, created_by: str | None = None) -> dict: ...
-    async def wait_events(self, after: int, timeout: float = 15.0) -> list[dict]: ...
-    async def last_seq(self) -> int: ...
 
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 
 
-def _jobs(request: Request) -> JobsBackend:
+def _jobs(request: Request) -> JobsControl:
     return backend(request, "jobs")
 
 
@@ -40,7 +28,7 @@ async def create_job(body: TrainingJobRequest, request: Request,
     """Submit a training job; it is QUEUED and starts when a slot is free. `data_paths` must lie under
     `training.data_roots` (403 naming the entry otherwise)."""
     await asyncio.to_thread(check_data_paths, body, request.app.state.settings)  # walks folders: off the loop
-    return await _jobs(request).create(body.model_dump(mode="json"), who.subject)
+    return await _jobs(request).create(body, who.subject)
 
 
 @router.get("/defaults")

@@ -110,6 +110,11 @@ class AdapterAlias(Base):
     previous_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every flip; replicas compare it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A canary (clara_ray/learning/canary.py): this version answers `canary_fraction` of the alias's callers
+    # (sticky per caller) while live ratings decide; all three None when there is none. A start or end bumps revision.
+    canary_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    canary_fraction: Mapped[float | None] = mapped_column(Float, nullable=True)
+    canary_started_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class DatasetRecord(Base):
@@ -184,7 +189,7 @@ class LearningCycle(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     alias: Mapped[str] = mapped_column(String(64), index=True)
     trigger: Mapped[str] = mapped_column(String(16))  # size|time|manual
-    status: Mapped[str] = mapped_column(String(16))  # running|promoted|rejected|failed
+    status: Mapped[str] = mapped_column(String(16))  # learning/states.py CycleStatus
     job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     samples: Mapped[int] = mapped_column(Integer, default=0)
     candidate_version_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -192,6 +197,7 @@ class LearningCycle(Base):
     metrics_before: Mapped[dict] = mapped_column(JSON, default=dict)
     metrics_after: Mapped[dict] = mapped_column(JSON, default=dict)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)  # learning/states.py CycleReason
     durations: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

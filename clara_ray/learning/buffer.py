@@ -36,7 +36,8 @@ from clara_ray.records import QualityLimits
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import Feedback, LearningCycle, new_id, utcnow
 from clara_ray.learning.evalset import EVAL_HOLDOUT, is_holdout
-from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample, FeedbackStatus, score
+from clara_ray.learning.feedback import (FeedbackIn, FeedbackResult, FeedbackSample, FeedbackStatus, Refusal,
+                                       RefusalCode, score)
 from clara_ray.learning.screen import FeedbackScreen, ScreenResult
 
 DROPPED = "dropped"
@@ -113,22 +114,24 @@ class LearningBuffer:
                 results.append(replay)
                 continue
             if fb.completion_id is not None and fb.completion_id in rated:
-                results.append(self._reject(f"feedback on completion {fb.completion_id} was already given"))
+                results.append(self._reject(Refusal(RefusalCode.ALREADY_RATED,
+                                                    f"feedback on completion {fb.completion_id} was already given")))
                 continue
             key = fb.key()
-            quality, reason = score(fb, self.limits, key in self.hashes or key in batch_keys)
+            quality, refusal = score(fb, self.limits, key in self.hashes or key in batch_keys)
             if known_aliases is not None and fb.adapter not in known_aliases:
-                quality, reason = 0.0, f"unknown adapter {fb.adapter!r}"
-            if reason is None and quality < self.cfg.quality_threshold:
-                reason = f"quality {quality:.2f} below threshold {self.cfg.quality_threshold}"
-            if reason is None and verdict.reason is not None:
-                reason = verdict.reason
+                quality, refusal = 0.0, Refusal(RefusalCode.UNKNOWN_ADAPTER, f"unknown adapter {fb.adapter!r}")
+            if refusal is None and quality < self.cfg.quality_threshold:
+                refusal = Refusal(RefusalCode.LOW_QUALITY,
+                                  f"quality {quality:.2f} below threshold {self.cfg.quality_threshold}")
+            if refusal is None:
+                refusal = verdict.refusal
             row = {"id": new_id(), "alias": fb.adapter, "prompt": fb.prompt, "response": fb.response,
                    "correction": fb.correction, "rating": fb.rating, "importance": fb.importance,
                    "quality": quality, "source": fb.source, "content_hash": key, "cycle_id": None,
                    "created_at": utcnow(), "completion_id": fb.completion_id, "version_id": fb.version_id,
                    "caller": caller, "idempotency_key": ikey}
-            if reason is None and is_holdout(key, self.cfg.eval_holdout_fraction):
+            if refusal is None and is_holdout(key, self.cfg.eval_holdout_fraction):
                 # The alias's evaluation set grows: stored, scored by the gate, never claimed by a cycle.
                 batch_keys.add(key)
                 rows.append({**row, "cycle_id": EVAL_HOLDOUT})
@@ -137,22 +140,24 @@ class LearningBuffer:
                 results.append(FeedbackResult(status=FeedbackStatus.HELD_OUT, accepted=True, id=row["id"],
                                               quality=round(quality, 3)))
                 continue
-            if reason is None and room is not None and room <= 0:
-                results.append(self._reject(
+            if refusal is None and room is not None and room <= 0:
+                results.append(self._reject(Refusal(
+                    RefusalCode.BUFFER_FULL,
                     f"buffer full: {self.cfg.buffer_size} samples wait for training (learning.buffer_size); "
-                    f"retry after {self.cfg.full_retry_after_seconds} s", quality=quality, retryable=True))
+                    f"retry after {self.cfg.full_retry_after_seconds} s"), quality=quality, retryable=True))
                 continue
             if fb.completion_id is not None:
                 rated.add(fb.completion_id)
-            if reason and fb.version_id is not None:  # not trained on, but what the user thought of it counts
+            if refusal and fb.version_id is not None:  # not trained on, but what the user thought of it counts
                 ratings.append({**row, "cycle_id": RATING_ONLY})
                 self.counts["rating_only"] += 1
                 obs.record_feedback("rating_only")
                 results.append(FeedbackResult(status=FeedbackStatus.RATING_ONLY, accepted=False, id=row["id"],
-                                              quality=round(quality, 3), reason=reason, rating_recorded=True))
+                                              quality=round(quality, 3), reason=refusal.message,
+                                              reason_code=refusal.code, rating_recorded=True))
                 continue
-            if reason:
-                results.append(self._reject(reason, quality=quality))
+            if refusal:
+                results.append(self._reject(refusal, quality=quality))
                 continue
             batch_keys.add(key)
             rows.append(row)
@@ -193,14 +198,14 @@ class LearningBuffer:
             self.counts["screen_unavailable"] += len(samples)
             return [ScreenResult() for _ in samples]
 
-    def _reject(self, reason: str, *, quality: float = 0.0, retryable: bool = False) -> FeedbackResult:
+    def _reject(self, refusal: Refusal, *, quality: float = 0.0, retryable: bool = False) -> FeedbackResult:
         self.counts["rejected"] += 1
-        self.counts["rejected: " + reason.split(" (")[0].split(":")[0]] += 1
+        self.counts[f"rejected: {refusal.code.value}"] += 1
         if retryable:
             self.counts["refused_full"] += 1
         obs.record_feedback("refused_full" if retryable else "rejected")
         return FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, quality=round(quality, 3),
-                              reason=reason, retryable=retryable,
+                              reason=refusal.message, reason_code=refusal.code, retryable=retryable,
                               retry_after=self.cfg.full_retry_after_seconds if retryable else None)
 
     def _room(self) -> int | None:

@@ -150,7 +150,7 @@ def evaluate_request(settings, req: EvalRequest) -> CycleEvaluation:
     from clara_ray.model.chat_format import resolve_chat_template
     from clara_ray.training.pipeline import base_model_path
 
-    store = AdapterStore(settings.storage.adapter_store_uri)
+    store = AdapterStore.for_storage(settings.storage)
     cache = settings.storage.data_dir / "adapter-cache"
     active = str(store.local_path(req.active_uri, cache)) if req.active_uri else None
     return evaluate_cycle(base_model_path(settings), active, str(store.local_path(req.candidate_uri, cache)),

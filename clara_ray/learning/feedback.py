@@ -3,6 +3,7 @@ acknowledgement each sample gets."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -107,6 +108,32 @@ class FeedbackStatus(str, Enum):
     """Not stored; `reason` says why. With `retryable` the buffer was full: send it again later."""
 
 
+class RefusalCode(str, Enum):
+    """Why a sample was refused or kept as a rating only (`FeedbackResult.reason_code`); `reason` says it in words
+    with the figures."""
+
+    DUPLICATE = "duplicate"
+    """The same prompt and answer were sent before."""
+    POOR_TEXT = "poor_text"
+    """The text fails the data quality filter (too short, too long, mostly non-text)."""
+    LOW_RATING = "low_rating"
+    """A rating under 0.5 without a correction: nothing to learn from."""
+    REPETITIVE = "repetitive"
+    """The answer repeats a few words (low word diversity)."""
+    LOW_QUALITY = "low_quality"
+    """The quality score is under `learning.quality_threshold`."""
+    UNKNOWN_ADAPTER = "unknown_adapter"
+    """No alias of that name."""
+    ALREADY_RATED = "already_rated"
+    """Feedback on this completion was already given (one answer, one rating)."""
+    EVALUATION_RECORD = "evaluation_record"
+    """Its prompt is one the gate evaluates the alias on: evaluation data is never trained on."""
+    OFF_DOMAIN = "off_domain"
+    """Its relevance to the alias's data is below `learning.min_relevance`."""
+    BUFFER_FULL = "buffer_full"
+    """The learning buffer is full (`retryable`)."""
+
+
 class FeedbackResult(BaseModel):
     """The acknowledgement of one feedback sample."""
 
@@ -119,7 +146,9 @@ class FeedbackResult(BaseModel):
     quality: float = 0.0
     """The quality score in [0, 1]."""
     reason: str | None = None
-    """Why it was rejected or kept as a rating only."""
+    """Why it was rejected or kept as a rating only, with the figures."""
+    reason_code: RefusalCode | None = None
+    """The same as a fixed code, for clients that count or branch on it."""
     rating_recorded: bool = False
     """Stored as a rating of the version that answered (status rating_only)."""
     retryable: bool = False
@@ -131,19 +160,25 @@ class FeedbackResult(BaseModel):
     this is that request's result, nothing was stored twice."""
 
 
-def score(fb: FeedbackSample, limits: QualityLimits, seen: bool) -> tuple[float, str | None]:
-    """Quality in [0, 1] and the rejection reason (None = acceptable on content; the threshold still applies)."""
+@dataclass(frozen=True)
+class Refusal:
+    code: RefusalCode
+    message: str
+
+
+def score(fb: FeedbackSample, limits: QualityLimits, seen: bool) -> tuple[float, Refusal | None]:
+    """Quality in [0, 1] and why it is refused (None = acceptable on content; the threshold still applies)."""
     if seen:
-        return 0.0, "duplicate of an earlier sample"
+        return 0.0, Refusal(RefusalCode.DUPLICATE, "duplicate of an earlier sample")
     text = f"{fb.prompt}\n{fb.target()}"
     problem = quality_problem(text, limits)
     if problem:
-        return 0.0, problem
+        return 0.0, Refusal(RefusalCode.POOR_TEXT, problem)
     if fb.correction is None and fb.rating < 0.5:
-        return fb.rating, "low rating without a correction: nothing to learn from"
+        return fb.rating, Refusal(RefusalCode.LOW_RATING, "low rating without a correction: nothing to learn from")
     words = fb.target().split()
     diversity = len(set(words)) / max(len(words), 1)  # repeated-token spam scores low
     if diversity < 0.3:
-        return diversity, f"repetitive text (word diversity {diversity:.2f})"
+        return diversity, Refusal(RefusalCode.REPETITIVE, f"repetitive text (word diversity {diversity:.2f})")
     quality = 0.4 + 0.3 * (1.0 if fb.correction else fb.rating) + 0.3 * min(1.0, diversity / 0.6)
     return min(quality, 1.0), None

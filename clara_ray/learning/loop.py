@@ -15,9 +15,12 @@ from clara_ray.db.engine import Database
 from clara_ray.db.tables import LearningCycle, new_id
 from clara_ray.events import EventLog
 from clara_ray.learning.buffer import LearningBuffer
+from clara_ray.learning.canary import CanaryWatcher
 from clara_ray.learning.cycle import CycleFailed, CycleRunner, Evaluate, cycle_view
 from clara_ray.learning.feedback import FeedbackIn, FeedbackResult, FeedbackSample
+from clara_ray.learning.states import CycleReason, CycleStatus
 from clara_ray.learning.training_set import Search
+from clara_ray.training.control import JobsControl
 
 log = logging.getLogger("clara.learning")
 
@@ -27,12 +30,16 @@ class NothingToTrain(ValueError):
 
 
 class LearningLoop:
-    def __init__(self, settings: ClaraSettings, db: Database, jobs, evaluate: Evaluate, search: Search | None = None):
-        """`search`: hybrid search for `learning.augment_with_search` (clara_ray/learning/search_augment.py)."""
+    def __init__(self, settings: ClaraSettings, db: Database, jobs: JobsControl | None, evaluate: Evaluate | None,
+                 search: Search | None = None):
+        """`jobs`: the job manager cycles submit to (None, with `evaluate` None: a loop that only takes feedback);
+        `search`: hybrid search for `learning.augment_with_search` (clara_ray/learning/search_augment.py)."""
         self.settings, self.db = settings, db
         self.buffer = LearningBuffer(settings, db)
         self.runner = CycleRunner(settings, db, jobs, evaluate, search)
         self.events = EventLog()
+        # Open canaries live in the database (adapter_aliases + CANARY cycles): a restart resumes them here.
+        self.canary = CanaryWatcher(settings, db, self.runner._finish, self.events.publish)
         self.running: dict[str, asyncio.Task] = {}
         self.coalesced: dict[str, str] = {}  # alias -> trigger that arrived while a cycle ran
         self.retry_after: dict[str, float] = {}  # alias -> no automatic cycle before (after a failure)
@@ -41,9 +48,9 @@ class LearningLoop:
     async def start(self) -> None:
         """Recover: cycles interrupted by a restart fail and give their samples back; then watch the triggers."""
         with self.db.session() as s:
-            stale = list(s.scalars(select(LearningCycle.id).where(LearningCycle.status == "running")))
+            stale = list(s.scalars(select(LearningCycle.id).where(LearningCycle.status == CycleStatus.RUNNING.value)))
         for cycle_id in stale:
-            self.runner.fail(cycle_id, "interrupted by a restart of the learning buffer")
+            self.runner.fail(cycle_id, CycleReason.INTERRUPTED, "interrupted by a restart of the learning buffer")
             self.buffer.release(cycle_id)
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick())
@@ -57,9 +64,32 @@ class LearningLoop:
         while True:
             await asyncio.sleep(self.settings.learning.check_interval_seconds)
             try:
+                await self.check_canaries()
+            except Exception:  # noqa: BLE001 - the ticker must survive a bad round
+                log.exception("canary check failed")
+            try:
                 self.check()
             except Exception:  # noqa: BLE001 - the ticker must survive a bad round
                 log.exception("trigger check failed")
+
+    async def check_canaries(self) -> list[dict]:
+        """Decide the canaries whose ratings (or time limit) allow it; their aliases may start cycles again."""
+        done = await self.canary.check()
+        for view in done:
+            self._after_canary(view["alias"])
+        return done
+
+    async def end_canary(self, alias: str, promote: bool, by: str | None = None) -> dict:
+        """An operator promotes or rolls back the alias's canary now (NoCanary, HTTP 404, without one)."""
+        view = await self.canary.end(alias, promote, by)
+        obs.record_learning_cycle(view["status"])
+        self._after_canary(alias)
+        return view
+
+    def _after_canary(self, alias: str) -> None:
+        pending_trigger = self.coalesced.pop(alias, None)
+        if pending_trigger and self.buffer.pending.get(alias) and alias not in self.running:
+            self._start(alias, pending_trigger)
 
     async def add(self, items: list[FeedbackIn | FeedbackSample], *, caller: str | None = None,
                   item_keys: Sequence[str | None] | None = None) -> list[FeedbackResult]:
@@ -80,7 +110,7 @@ class LearningLoop:
                 self._start(alias, trigger)
 
     def _start(self, alias: str, trigger: str) -> str:
-        if alias in self.running:
+        if alias in self.running or alias in self.canary.aliases():  # one candidate per alias at a time
             self.coalesced.setdefault(alias, trigger)
             return "coalesced"
         self.buffer.last_cycle_at[alias] = time.time()
@@ -90,7 +120,7 @@ class LearningLoop:
         self.runner.start_record(cycle_id, alias, trigger)
         samples = self.buffer.claim(alias, cycle_id, self.settings.learning.max_batch_size)
         if not samples:
-            self.runner.fail(cycle_id, "no pending samples")
+            self.runner.fail(cycle_id, CycleReason.NOTHING_PENDING, "no pending samples")
             return "nothing pending"
         self.running[alias] = asyncio.create_task(self._cycle(alias, trigger, cycle_id, samples))
         return "started"
@@ -113,12 +143,14 @@ class LearningLoop:
                 view = self.cycle(cycle_id) | {"reason": str(e)}
             except Exception as e:  # noqa: BLE001 - any other error fails the cycle, samples go back
                 log.exception("cycle %s failed", cycle_id)
-                view = self.runner.fail(cycle_id, f"{type(e).__name__}: {e}")
+                view = self.runner.fail(cycle_id, CycleReason.ERROR, f"{type(e).__name__}: {e}")
                 self.retry_after[alias] = time.time() + self.settings.learning.train_interval_seconds
                 self.buffer.release(cycle_id)
             obs.record_learning_cycle(view["status"])
             obs.set_learning_buffer_size(sum(len(v) for v in self.buffer.pending.values()))
-            await self.events.publish("cycle_finished", view)
+            # A canary's decision comes later (learning/canary.py publishes its cycle_finished).
+            await self.events.publish("canary_started" if view["status"] == CycleStatus.CANARY else "cycle_finished",
+                                      view)
         finally:
             self.running.pop(alias, None)
             pending_trigger = self.coalesced.pop(alias, None)
@@ -132,14 +164,22 @@ class LearningLoop:
             row = s.get(LearningCycle, cycle_id)
         if row is None:
             raise LookupError(f"learning cycle {cycle_id} not found")
-        return cycle_view(row)
+        return self._view(row)
+
+    def _view(self, row: LearningCycle) -> dict:
+        """A cycle as the API shows it; an open canary with its live figures (version, fraction, ratings so far)."""
+        view = cycle_view(row)
+        if row.status == CycleStatus.CANARY:
+            view["canary"] = self.canary.live(row)
+        return view
 
     def cycles(self, alias: str | None = None, limit: int = 50) -> list[dict]:
         with self.db.session() as s:
             q = select(LearningCycle).order_by(LearningCycle.started_at.desc()).limit(limit)
             if alias:
                 q = q.where(LearningCycle.alias == alias)
-            return [cycle_view(r) for r in s.scalars(q)]
+            rows = list(s.scalars(q))
+        return [self._view(r) for r in rows]
 
     def stats(self) -> dict:
         return {**self.buffer.stats(), "running_cycles": sorted(self.running), "coalesced": dict(self.coalesced)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Sequence
 
 from clara_ray.adapters.registry import AdapterRegistry
@@ -13,6 +12,7 @@ from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
 from clara_ray.learning.evalset import evaluation_prompts, prompt_key
 from clara_ray.learning.evaluate import alias_records
+from clara_ray.learning.feedback import Refusal, RefusalCode
 from clara_ray.learning.relevance import RelevanceIndex, index_builder
 from clara_ray.records import content_of
 
@@ -32,22 +32,12 @@ class AliasReference:
     records: int = 0
 
 
-class ScreenRefusal(str, Enum):
-    """Why the screen refused a sample."""
-
-    EVALUATION_RECORD = "evaluation_record"
-    """Its prompt is one the gate evaluates the alias on."""
-    OFF_DOMAIN = "off_domain"
-    """Its relevance to the alias's data is below `learning.min_relevance`."""
-
-
 @dataclass
 class ScreenResult:
-    """The screen's verdict on one sample: `reason` None = passes; `relevance` when it was measured."""
+    """The screen's verdict on one sample: `refusal` None = passes; `relevance` when it was measured."""
 
-    reason: str | None = None
+    refusal: Refusal | None = None
     relevance: float | None = None
-    code: ScreenRefusal | None = None
 
 
 class FeedbackScreen:
@@ -94,9 +84,9 @@ class FeedbackScreen:
             if ref is None:
                 continue
             if prompt_key(prompts[i]) in ref.eval_prompts:
-                out[i] = ScreenResult("matches an evaluation record of the alias (validation, regression or held-out "
-                                      "feedback): evaluation data is never trained on",
-                                      code=ScreenRefusal.EVALUATION_RECORD)
+                out[i] = ScreenResult(Refusal(RefusalCode.EVALUATION_RECORD,
+                                              "matches an evaluation record of the alias (validation, regression or "
+                                              "held-out feedback): evaluation data is never trained on"))
             elif ref.index is not None:
                 todo.setdefault(alias, []).append(i)
         threshold = self.settings.learning.min_relevance
@@ -105,7 +95,7 @@ class FeedbackScreen:
             for i, sim in zip(idx, sims):
                 out[i].relevance = round(float(sim), 4)
                 if sim < threshold:
-                    out[i].reason = (f"off-domain: relevance {sim:.2f} to the data of {alias!r} is below "
-                                     f"learning.min_relevance {threshold}")
-                    out[i].code = ScreenRefusal.OFF_DOMAIN
+                    out[i].refusal = Refusal(RefusalCode.OFF_DOMAIN,
+                                             f"off-domain: relevance {sim:.2f} to the data of {alias!r} is below "
+                                             f"learning.min_relevance {threshold}")
         return out

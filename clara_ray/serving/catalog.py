@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
+from clara_ray.adapters.version_status import VersionStatus
 from clara_ray.adapters.registry import AdapterRegistry, RegistryConflict, UnknownAdapter, parse_ref
 
 BASE_NAMES = {"", "base", "__base__"}
@@ -13,8 +15,7 @@ BASE_NAMES = {"", "base", "__base__"}
 # yet promoted: the console compares them side by side with the active one). Rejected and archived versions
 # (superseded, rolled back from, or unloaded) are refused with their status and reason unless an admin pins one
 # (X-Clara-Allow-Inactive, see clara_ray/api/pinning.py). Rollback needs no serving: it re-activates the version.
-SERVABLE_STATUSES = frozenset({"active", "candidate"})
-FILES_REMOVED = "purged"  # a rejected version whose files retention deleted: refused even when pinned
+SERVABLE_STATUSES = frozenset({VersionStatus.ACTIVE, VersionStatus.CANDIDATE, VersionStatus.CANARY})
 
 
 class VersionNotServable(RegistryConflict):
@@ -38,6 +39,25 @@ class ResolvedModel:
     domain: str | None = None
 
 
+def canary_share(alias: str, canary_version_id: str, caller: str) -> float:
+    """Where `caller` falls in [0, 1) for this canary: it answers the callers below its fraction. Stable for a caller
+    throughout one canary (sticky); salted with the canary's version id, so each canary samples other callers."""
+    digest = hashlib.sha256(f"{alias}\x00{canary_version_id}\x00{caller}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+
+
+@dataclass(frozen=True)
+class _AliasTarget:
+    active: ResolvedModel
+    canary: ResolvedModel | None = None
+    fraction: float = 0.0
+
+    def pick(self, alias: str, caller: str | None) -> ResolvedModel:
+        if self.canary is None or caller is None or self.fraction <= 0:
+            return self.active
+        return self.canary if canary_share(alias, self.canary.version_id, caller) < self.fraction else self.active
+
+
 class AdapterCatalog:
     """Read side of the registry for serving. Versions are immutable, so only alias lookups are cached: until the
     revision hub says the alias moved (`invalidate`), or `ttl_seconds` as a fallback."""
@@ -48,9 +68,13 @@ class AdapterCatalog:
         self._alias_cache: dict[str, tuple[float, ResolvedModel]] = {}
         self._generation = 0  # bumped by invalidate: a lookup that read the database before it is not cached
 
-    def resolve(self, model: str | None, *, allow_inactive: bool = False) -> ResolvedModel:
+    def resolve(self, model: str | None, *, allow_inactive: bool = False, caller: str | None = None) -> ResolvedModel:
         """Raises ValueError for a malformed name (422), UnknownAdapter for an unknown one (404) and
-        VersionNotServable for an exact version outside SERVABLE_STATUSES (409) unless `allow_inactive`."""
+        VersionNotServable for an exact version outside SERVABLE_STATUSES (409) unless `allow_inactive`.
+
+        During a canary an alias answers with the canary version for the callers whose `canary_share` is below its
+        fraction (`caller`: who asks, stable across requests; None: the active version). Exact versions are
+        unaffected."""
         name = (model or "").strip()
         if name in BASE_NAMES or name == self.base_model:
             return ResolvedModel(name, None, None)
@@ -58,20 +82,23 @@ class AdapterCatalog:
             base, _, name = name.partition(":")
             if base not in (self.base_model, "base"):
                 raise UnknownAdapter(f"unknown base model {base!r}; this deployment serves {self.base_model!r}")
-        _, version = parse_ref(name)
+        alias, version = parse_ref(name)
         if version is None:
-            hit = self._alias_cache.get(name)
+            hit = self._alias_cache.get(alias)
             if hit and time.monotonic() - hit[0] < self.ttl:
-                return hit[1]
-        generation = self._generation
+                return _requested(hit[1].pick(alias, caller), model)
+            generation = self._generation
+            route = self.registry.route(alias)
+            target = _AliasTarget(_resolved(model, route.active),
+                                  _resolved(model, route.canary) if route.canary is not None else None,
+                                  route.canary_fraction)
+            if generation == self._generation:
+                self._alias_cache[alias] = (time.monotonic(), target)
+            return target.pick(alias, caller)
         v = self.registry.resolve(name)
-        if version is not None and v.status not in SERVABLE_STATUSES and (
-                not allow_inactive or v.status == FILES_REMOVED):
+        if v.status not in SERVABLE_STATUSES and (not allow_inactive or v.status == VersionStatus.PURGED):
             raise VersionNotServable(f"{v.name}@v{v.version}", v.status, v.status_reason)
-        resolved = ResolvedModel(model or "", v.id, f"{v.name}@v{v.version}", v.uri, v.rank, v.base_model, v.domain)
-        if version is None and generation == self._generation:
-            self._alias_cache[name] = (time.monotonic(), resolved)
-        return resolved
+        return _resolved(model, v)
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget `name` (every alias when None); a lookup in flight in another thread is not cached either."""
@@ -97,9 +124,21 @@ class AdapterCatalog:
             out.append({"id": a.name, "object": "model", "created": int(v.created_at.timestamp()), "owned_by": "clara",
                         "kind": "alias", "version": f"{a.name}@v{a.version}", "root": base, "parent": base})
         for v in versions.values():
-            if v.status in ("rejected", FILES_REMOVED):  # a gate's rejected candidate is not offered as a model
+            if v.status in (VersionStatus.REJECTED, VersionStatus.PURGED):  # the gate refused it: not offered
                 continue
             out.append({"id": f"{v.name}@v{v.version}", "object": "model", "created": int(v.created_at.timestamp()),
                         "owned_by": "clara", "kind": "version", "status": v.status,
                         "servable": v.status in SERVABLE_STATUSES, "root": base, "parent": base})
         return out
+
+
+def _resolved(model: str | None, v) -> ResolvedModel:
+    return ResolvedModel(model or "", v.id, f"{v.name}@v{v.version}", v.uri, v.rank, v.base_model, v.domain)
+
+
+def _requested(resolved: ResolvedModel, model: str | None) -> ResolvedModel:
+    """A cached alias target as this request named it (`requested` is what the client sent)."""
+    if resolved.requested == (model or ""):
+        return resolved
+    return ResolvedModel(model or "", resolved.version_id, resolved.ref, resolved.uri, resolved.rank,
+                         resolved.base_model, resolved.domain)

@@ -18,7 +18,8 @@ HUB_NAME = "clara-revisions"
 
 
 class AliasRevision(BaseModel):
-    """An alias now points at `version_id`; `revision` is adapter_aliases.revision after the flip (it only grows)."""
+    """An alias now points at `version_id` (and its canary, if any); `revision` is adapter_aliases.revision after the
+    flip or canary start/end (it only grows)."""
 
     model_config = ConfigDict(frozen=True)
     alias: str
@@ -26,11 +27,15 @@ class AliasRevision(BaseModel):
     ref: str
     """`name@vN` of the version now served."""
     revision: int
+    canary_version_id: str | None = None
+    """A canary answering `canary_fraction` of the alias's callers (clara_ray/learning/canary.py); None: none."""
+    canary_fraction: float = 0.0
 
     @classmethod
     def of(cls, view: AliasView) -> AliasRevision:
         return cls(alias=view.name, version_id=view.version_id, ref=f"{view.name}@v{view.version}",
-                   revision=view.revision)
+                   revision=view.revision, canary_version_id=view.canary_version_id,
+                   canary_fraction=view.canary_fraction or 0.0)
 
 
 class RouterRevision(BaseModel):

@@ -17,6 +17,7 @@ from clara_ray.adapters import export
 from clara_ray.adapters.compat import check_adapter_fits_base
 from clara_ray.adapters.registry import AdapterRegistry, AliasView, InvalidReference, RegistryConflict
 from clara_ray.adapters.store import AdapterStore
+from clara_ray.adapters.version_status import VersionStatus
 from clara_ray.config import ClaraSettings, RouterSettings
 from clara_ray.db.engine import Database
 from clara_ray.model.chat_format import TemplateError, encode_chat, resolve_chat_template
@@ -58,6 +59,20 @@ class Call:
     """False for internal probes (readiness), which are not completions anyone asked for."""
     allow_inactive: bool = False
     """An admin pinned a rejected or archived version explicitly (clara_ray/api/pinning.py)."""
+    end_user: str | None = None
+    """OpenAI's `user` field: the caller's own end user (one API key, many users); a canary's share is drawn per
+    caller and end user."""
+
+
+def canary_key(call: Call | None) -> str | None:
+    """Who a canary's share is drawn over: the authenticated caller, and its end user when the request names one
+    (OpenAI's `user`), sticky across requests; without a caller the completion's own id (each anonymous request
+    drawn afresh; choices `<id>.<i>` follow their response's draw)."""
+    if call is None:
+        return None
+    if call.caller:
+        return f"caller:{call.caller}" + (f"\x00user:{call.end_user}" if call.end_user else "")
+    return f"completion:{call.completion_id.split('.')[0]}"
 
 
 class LLMBackend(Protocol):
@@ -106,7 +121,7 @@ class ServingService:
 
         self.settings = settings
         self.registry = AdapterRegistry(db)
-        self.store = AdapterStore(settings.storage.adapter_store_uri)
+        self.store = AdapterStore.for_storage(settings.storage)
         self.base_model_path = base_model_path
         self.base_model_id = base_model_id(base_model_path)
         self.catalog = AdapterCatalog(self.registry, self.base_model_id, settings.serving.alias_ttl_seconds)
@@ -127,15 +142,18 @@ class ServingService:
         if len(prompt) > self.settings.serving.max_prompt_tokens * 8:  # cheap pre-check; the engine counts tokens
             raise RequestRejected(f"prompt of {len(prompt)} characters is too long", param="prompt")
 
-    def pick(self, model: str | None, prompt: str, *, allow_inactive: bool = False) -> tuple[ResolvedModel, dict | None]:
-        """The named model, or the router's choice when none is named."""
+    def pick(self, model: str | None, prompt: str, *, allow_inactive: bool = False,
+             call: Call | None = None) -> tuple[ResolvedModel, dict | None]:
+        """The named model, or the router's choice when none is named. During an alias's canary, `call` decides
+        which of its callers the canary answers (catalog.canary_share)."""
+        caller = canary_key(call)
         if model:
-            return self.catalog.resolve(model, allow_inactive=allow_inactive), None
+            return self.catalog.resolve(model, allow_inactive=allow_inactive, caller=caller), None
         decision = self.router.route(prompt, self.candidates())
         routing = {"adapter": decision.adapter, "confidence": round(decision.confidence, 4),
                    "method": decision.method, "reason": decision.reason,
                    "scores": {k: round(v, 4) for k, v in decision.scores.items()}}
-        return self.catalog.resolve(decision.adapter), routing
+        return self.catalog.resolve(decision.adapter, caller=caller), routing
 
     def candidates(self) -> list[Candidate]:
         versions = {v.id: v for v in self.registry.versions()}
@@ -157,7 +175,7 @@ class ServingService:
                        **params) -> dict:
         """Run one request to completion and log it; `call` says who asked through which route (native if None)."""
         req, call = self._request(prompt, call, params)
-        resolved, routing = self.pick(model, prompt, allow_inactive=call.allow_inactive)
+        resolved, routing = self.pick(model, prompt, allow_inactive=call.allow_inactive, call=call)
         label = (resolved.ref or "base").split("@")[0]  # alias as the metric label: bounded cardinality
         t0 = time.perf_counter()
         try:
@@ -178,7 +196,7 @@ class ServingService:
                      **params) -> tuple[ResolvedModel, AsyncIterator[StreamChunk]]:
         """Resolve the model now (errors before the first byte), then the chunks; logged when the stream ends."""
         req, call = self._request(prompt, call, params)
-        resolved, _ = self.pick(model, prompt, allow_inactive=call.allow_inactive)
+        resolved, _ = self.pick(model, prompt, allow_inactive=call.allow_inactive, call=call)
         return resolved, self._logged(call, model, resolved, prompt, self.backend.stream(req, resolved))
 
     async def _logged(self, call: Call, model: str | None, resolved: ResolvedModel, prompt: str,
@@ -241,7 +259,7 @@ class ServingService:
         vid = new_id()
         uri = self.store.put(Path(folder), name, vid)
         row = self.registry.register(name=name, uri=uri, version_id=vid, base_model=self.base_model_id,
-                                     trainer_type="IMPORTED", rank=int(cfg.get("r", 0)), status="candidate",
+                                     trainer_type="IMPORTED", rank=int(cfg.get("r", 0)), status=VersionStatus.CANDIDATE.value,
                                      domain=domain, description=description,
                                      config={k: cfg.get(k) for k in ("r", "lora_alpha", "target_modules")})
         return self.version_view(row)
@@ -283,12 +301,16 @@ class ServingService:
         v = self.registry.resolve(ref)
         if ref == v.name:
             raise RegistryConflict(f"name an exact version (e.g. {v.name}@v{v.version}), not the alias")
-        self.registry.set_status(v.id, "archived", "unloaded through the API")
+        self.registry.set_status(v.id, VersionStatus.ARCHIVED, "unloaded through the API")
         return self.version_view(self.registry.get_version(v.id))
 
     def list_adapters(self) -> dict:
-        aliases = {a.name: f"{a.name}@v{a.version}" for a in self.registry.aliases()}
-        return {"base_model": self.base_model_id, "aliases": aliases,
+        """Aliases (name -> the active version), their running canaries (`canaries`: name -> canary_view) and
+        every version."""
+        views = self.registry.aliases()
+        aliases = {a.name: f"{a.name}@v{a.version}" for a in views}
+        canaries = {a.name: canary_view(self.registry.db, a) for a in views if a.canary_version_id}
+        return {"base_model": self.base_model_id, "aliases": aliases, "canaries": canaries,
                 "versions": [self.version_view(v) for v in self.registry.versions()]}
 
     @staticmethod
@@ -329,3 +351,21 @@ class ServingService:
                 "candidates": [c.__dict__ for c in self.candidates()],
                 "embeddings": bool(self.router._embed) and self.router.settings.use_embeddings,
                 "replicas": await self.backend.stats()}
+
+
+def canary_view(db: Database, alias: AliasView) -> dict:
+    """An alias's running canary: which version answers which share of callers since when, and the live ratings of
+    the canary and of the active version so far (feedback by completion id; clara_ray/learning/ratings.py)."""
+    from clara_ray.learning.ratings import ratings_for_versions
+
+    figures = ratings_for_versions(db, [alias.canary_version_id, alias.version_id])
+
+    def rated(version_id: str) -> dict:
+        r = figures.get(version_id)
+        return {"ratings": r.feedback if r else 0, "mean_rating": r.mean_rating if r else None}
+
+    return {"alias": alias.name, "version": f"{alias.name}@v{alias.canary_version}",
+            "version_id": alias.canary_version_id, "fraction": alias.canary_fraction,
+            "started_at": alias.canary_started_at.isoformat() if alias.canary_started_at else None,
+            "canary": rated(alias.canary_version_id), "active": {"version": f"{alias.name}@v{alias.version}",
+                                                                **rated(alias.version_id)}}

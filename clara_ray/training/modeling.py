@@ -9,7 +9,7 @@ from clara_ray.training.spec import TrainerType, TrainPlan
 
 def build_model(plan: TrainPlan, device: torch.device):
     """Return a peft model whose only trainable parameters are the LoRA matrices."""
-    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+    from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(plan.seed)  # same LoRA init on every rank and every retry
@@ -35,6 +35,15 @@ def build_model(plan: TrainPlan, device: torch.device):
         base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
     elif device.type == "cuda":
         base = base.to(device)
+    return wrap_base(plan, base)
+
+
+def wrap_base(plan: TrainPlan, base):
+    """LoRA layers for `plan` on a loaded base (in place; a warm worker's held base too, whose caller takes them
+    out again with peft's `unload()`): a fresh adapter seeded with `plan.seed`, or the parent's for CONTINUOUS."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    torch.manual_seed(plan.seed)  # the LoRA init depends only on the plan, however the base was loaded
     if plan.trainer_type == TrainerType.CONTINUOUS:
         if not plan.parent_adapter_path:
             raise ValueError("CONTINUOUS training needs a parent adapter")
@@ -49,3 +58,11 @@ def build_model(plan: TrainPlan, device: torch.device):
         )
         model = get_peft_model(base, cfg)
     return model
+
+
+def load_base(base_model_path: str, device: torch.device):
+    """A full-precision base as `build_model` loads it for LORA/CONTINUOUS (bf16 on CUDA), for a worker to hold."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": torch.bfloat16} if device.type == "cuda" else {}
+    return AutoModelForCausalLM.from_pretrained(base_model_path, **kwargs).to(device)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from clara_ray.adapters.compat import check_adapter_fits_base
 from clara_ray.adapters.registry import AdapterRegistry
+from clara_ray.adapters.version_status import VersionStatus
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings
 from clara_ray.training.prepare import DataError, PreparedData, Tokenization, prepare
@@ -73,7 +74,7 @@ class TrainingPipeline:
         self.settings = settings
         self.db = db or Database(settings.storage.database_url)
         self.registry = AdapterRegistry(self.db)
-        self.store = AdapterStore(settings.storage.adapter_store_uri)
+        self.store = AdapterStore.for_storage(settings.storage)
 
     def tokenization(self, req: TrainingJobRequest, plan: TrainPlan) -> Tokenization:
         """How this job's records become ids; the chat template is checked here, before any Ray work."""
@@ -98,12 +99,9 @@ class TrainingPipeline:
             cpus=t.data_cpus,
         )
 
-    def run(self, job_id: str, req: TrainingJobRequest, *, progress_actor: str | None = None,
-            namespace: str | None = None, on_event=None) -> JobResult:
-        from clara_ray.training.ray_loop import fit
-
-        emit = on_event or (lambda e: None)
-        t0 = time.time()
+    def resolve_job(self, job_id: str, req: TrainingJobRequest):
+        """(base model path, parent version or None, plan): the parent checked against the base and fetched to the
+        local adapter cache. Shared by this pipeline and the warm worker (training/warm.py)."""
         base = base_model_path(self.settings, req.base_model)
         parent = None
         if req.trainer_type == TrainerType.CONTINUOUS:
@@ -113,6 +111,15 @@ class TrainingPipeline:
         parent_path = str(self.store.local_path(parent.uri, self.settings.storage.data_dir / "adapter-cache")) \
             if parent else None
         plan = resolve_plan(job_id, req, self.settings, base_model_path=base, parent_adapter_path=parent_path)
+        return base, parent, plan
+
+    def run(self, job_id: str, req: TrainingJobRequest, *, progress_actor: str | None = None,
+            namespace: str | None = None, on_event=None) -> JobResult:
+        from clara_ray.training.ray_loop import fit
+
+        emit = on_event or (lambda e: None)
+        t0 = time.time()
+        base, parent, plan = self.resolve_job(job_id, req)
         data = self.prepare_data(req, plan)
         emit({"kind": "data", **{k: v for k, v in data.stats.items() if k != "rejected_examples"}})
         t_data = time.time()
@@ -124,7 +131,8 @@ class TrainingPipeline:
         finally:
             shutil.rmtree(adapter_dir.parent, ignore_errors=True)
         result.metrics.update(prepare_seconds=t_data - t0, fit_seconds=t_fit - t_data,
-                              register_seconds=time.time() - t_fit, t_registered=time.time(), t_submitted=t0)
+                              register_seconds=time.time() - t_fit, t_registered=time.time(), t_submitted=t0,
+                              runner="ray_train")
         return result
 
     def _register(self, job_id, req, plan, base, parent, adapter_dir: Path, metrics: dict, stats: dict) -> JobResult:
@@ -135,7 +143,7 @@ class TrainingPipeline:
         version_metrics.update(ppl_dev=metrics.get("ppl_after"), training_samples=stats.get("train_records"))
         row = self.registry.register(
             name=req.name, uri=uri, version_id=vid, base_model=base_model_id(base),
-            trainer_type=req.trainer_type.value, rank=plan.r, status="candidate",
+            trainer_type=req.trainer_type.value, rank=plan.r, status=VersionStatus.CANDIDATE.value,
             domain=req.domain or (parent.domain if parent else None),
             description=req.description, metrics=version_metrics,
             config={k: getattr(plan, k) for k in ("r", "alpha", "dropout", "target_modules", "qlora_bits",

@@ -148,6 +148,34 @@ def prepare(
                     pad_id=load_tokenizer(spec.tokenizer_path, spec.chat_template).pad_token_id, paths=paths)
 
 
+def prepare_local(
+    paths: list[str],
+    *,
+    spec: Tokenization,
+    block_size: int,
+    val_fraction: float,
+    limits: QualityLimits,
+    record_filter: dict | None = None,
+) -> PreparedData:
+    """`prepare` in this process, without Ray Data, for small local inputs (a warm worker's jobs): the same reader
+    payloads (datasets/readers.py payloads_local), the same row function and the same driver step, so the Blocks
+    are identical (assemble orders records by content hash, whatever order the rows came in)."""
+    from clara_ray.datasets.readers import payloads_local
+
+    if not paths:
+        raise DataError("no data files given")
+    try:
+        files = expand_paths(paths)
+    except DatasetInputError as e:
+        raise DataError(str(e).removeprefix("paths: ")) from None
+    rows: list[dict] = []
+    for batch in payloads_local(files):
+        out = process_rows(batch, spec=spec, limits=limits, record_filter=record_filter)
+        rows += [{k: out[k][i] for k in out} for i in range(len(out["ok"]))]
+    return assemble(rows, block_size=block_size, val_fraction=val_fraction,
+                    pad_id=load_tokenizer(spec.tokenizer_path, spec.chat_template).pad_token_id, paths=paths)
+
+
 def _shown(path: str) -> str:
     """A data file as clients see it in errors and stats: its name, not the server folder it lies in."""
     return str(path).rstrip("/").rsplit("/", 1)[-1]

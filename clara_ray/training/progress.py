@@ -20,6 +20,7 @@ class ProgressSink:
         self._buf: list[dict] = []
         self._last = 0.0
         self._actor = None
+        self._pending: list = []  # ObjectRefs of on_progress calls not yet known delivered
         if actor_name:
             import ray
 
@@ -38,6 +39,20 @@ class ProgressSink:
 
     def flush(self) -> None:
         if self._buf and self._actor is not None:
-            self._actor.on_progress.remote(self.job_id, self._buf)
+            self._pending.append(self._actor.on_progress.remote(self.job_id, self._buf))
+            if len(self._pending) > 64:  # forget the calls already delivered
+                import ray
+
+                done, self._pending = ray.wait(self._pending, num_returns=len(self._pending), timeout=0)
         self._buf = []
         self._last = time.monotonic()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush, then return once the actor has taken every event sent (so a job reads as finished only after
+        its last progress events are stored)."""
+        self.flush()
+        if self._pending:
+            import ray
+
+            ray.wait(self._pending, num_returns=len(self._pending), timeout=timeout)
+            self._pending = []

@@ -193,6 +193,58 @@ def test_time_trigger_fires_for_a_small_batch(client, loop_alias, ray_settings):
     assert waited >= ray_settings.learning.train_interval_seconds - 0.5, waited
 
 
+@pytest.mark.timeout(600)
+def test_forgetting_budget_rejects_with_its_figure_and_search_augments_the_data(client, ray_settings, loop_alias):
+    """(After the time-trigger test: this cycle runs outside the deployed loop, whose time trigger does not see it.)
+    A real cycle (the deployment's job manager trains on Ray, the library evaluates and decides) under a forgetting
+    budget no candidate can meet, with search augmentation on over the ingested Baurecht corpus: rejected for
+    "forgetting" with its KL figure, and its training data holds search results marked as such."""
+    import asyncio
+
+    from actors.clients import JobManagerClient
+    from actors.job_manager import get_or_create_job_manager
+    from clara_ray.db.engine import Database
+    from clara_ray.db.tables import new_id
+    from clara_ray.learning.buffer import LearningBuffer
+    from clara_ray.learning.cycle import CycleRunner
+    from clara_ray.learning.evaluator import evaluate_request
+    from clara_ray.learning.feedback import FeedbackIn
+    from clara_ray.learning.search_augment import LibrarySearch
+    from clara_ray.resources import documents_path
+
+    docs = [d for d in load_jsonl(documents_path()) if d["domain"] == "baurecht"][:30]
+    assert client.post("/api/datasets/corpus/ingest", json={"documents": docs, "use_ray": False}).status_code == 200
+    s = ray_settings.model_copy(update={"learning": ray_settings.learning.model_copy(update={
+        "max_kl": 1e-9, "augment_with_search": True, "eval_holdout_fraction": 0.0})})
+    db = Database(s.storage.database_url)
+
+    async def evaluate(req):
+        return await asyncio.to_thread(evaluate_request, s, req)
+
+    runner = CycleRunner(s, db, JobManagerClient(get_or_create_job_manager(s, replace_stale=False)), evaluate,
+                         search=LibrarySearch(s, db))
+    buffer = LearningBuffer(s, db)  # this test's own: the deployed buffer never sees these samples pending
+    added = buffer.add([FeedbackIn(**f) for f in feedback(loop_alias, records()[220:250], source="kl-test")],
+                       {loop_alias})
+    assert sum(r.accepted for r in added) >= 20, [r.reason for r in added if not r.accepted]
+    cycle_id = new_id()
+    runner.start_record(cycle_id, loop_alias, "manual")
+    samples = buffer.claim(loop_alias, cycle_id, 200)
+    view = asyncio.run(runner.run(cycle_id, loop_alias, samples))
+
+    assert (view["status"], view["reason_code"]) == ("rejected", "gate_failed"), view
+    forgetting = [f for f in view["failed_criteria"] if f["code"] == "forgetting"]
+    assert forgetting and "max_kl" in forgetting[0]["message"], view["failed_criteria"]
+    assert f"{view['metrics_after']['kl']:.4f}" in forgetting[0]["message"]  # the figure that failed
+    counts = view["training_data"]
+    assert counts["feedback"] == len(samples) and counts["search"] > 0, counts
+    rows = [json.loads(line) for line in (s.storage.data_dir / "learning" / f"{cycle_id}.jsonl").open()]
+    assert sum(r["clara_source"] == "search" for r in rows) == counts["search"]
+    models = {m["id"] for m in client.get("/v1/models").json()["data"]}
+    candidate = runner.registry.get_version(view["candidate_version_id"])
+    assert candidate.status == "rejected" and f"{loop_alias}@v{candidate.version}" not in models
+
+
 @pytest.mark.timeout(400)
 def test_buffer_loses_nothing_across_kills(client, api_url, ray_cluster, ray_settings, loop_alias):
     import ray

@@ -25,7 +25,8 @@ from clara_ray.cli.client import ApiClient, ApiError, error_message  # noqa: E40
 from clara_ray.cli.context import Overrides  # noqa: E402
 from clara_ray.cli.main import app  # noqa: E402
 from clara_ray.training.job_store import IllegalTransition, JobNotFound  # noqa: E402
-from clara_ray.learning.feedback import FeedbackResult, FeedbackStatus
+from clara_ray.learning.feedback import FeedbackResult, FeedbackSample, FeedbackStatus  # noqa: E402
+from clara_ray.training.spec import TrainingJobRequest  # noqa: E402
 
 ADMIN = hs_token("root", roles=("admin",))
 USER = hs_token("ursula", roles=("user",))
@@ -52,9 +53,10 @@ class ScriptedJobs:
         self.points[job_id] = [{"kind": "data", "step": 0, "time": 0.0, "train_records": 40, "rejected": 1}]
         return dict(self.jobs[job_id])
 
-    async def create(self, request: dict, created_by: str | None = None) -> dict:
-        self.requests.append(request)
-        return self._new(request)
+    async def create(self, request: TrainingJobRequest, created_by: str | None = None) -> dict:
+        sent = request.model_dump(mode="json")  # what the job manager stores
+        self.requests.append(sent)
+        return self._new(sent)
 
     async def get(self, job_id: str) -> dict:
         job = self._job(job_id)
@@ -114,11 +116,11 @@ class ScriptedJobs:
 class RatingLearning:
     """The learning backend's add_feedback contract: a rating under 0.5 without a correction is rejected."""
 
-    async def add_feedback(self, items: list[dict], caller: str | None = None,
+    async def add_feedback(self, items: list[FeedbackSample], caller: str | None = None,
                            item_keys: list[str | None] | None = None) -> list[FeedbackResult]:
-        return [FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, quality=i["rating"],
+        return [FeedbackResult(status=FeedbackStatus.REJECTED, accepted=False, quality=i.rating,
                                reason="low rating without a correction")
-                if i["rating"] < 0.5 and not i.get("correction") else
+                if i.rating < 0.5 and not i.correction else
                 FeedbackResult(status=FeedbackStatus.QUEUED, accepted=True, id=f"fb{n}", quality=0.9)
                 for n, i in enumerate(items)]
 

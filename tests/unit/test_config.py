@@ -50,3 +50,17 @@ def test_cross_field_check(settings):
 def test_roundtrip_for_actors(settings):
     again = settings_from_dict(settings.model_dump(mode="json"))
     assert again == settings
+
+
+def test_the_data_dir_is_absolute_and_never_inside_rays_working_dir_copy(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("CLARA_CONFIG", str(tmp_path / "none.yaml"))
+    monkeypatch.delenv("CLARA_STORAGE__DATA_DIR", raising=False)
+    assert load_settings().storage.data_dir == Path("~/.clara").expanduser()  # not relative to wherever Ray runs
+    pkg = tmp_path / "session_1" / "runtime_resources" / "working_dir_files" / "_ray_pkg_abc"
+    pkg.mkdir(parents=True)
+    monkeypatch.chdir(pkg)  # as under `serve run --working-dir .`
+    with pytest.raises(ConfigError, match="storage.data_dir.*relative.*unpacked working dir"):
+        load_settings(storage={"data_dir": ".clara"})
+    assert load_settings(storage={"data_dir": str(tmp_path / "abs")}).storage.data_dir == tmp_path / "abs"

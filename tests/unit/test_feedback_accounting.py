@@ -15,7 +15,7 @@ from clara_ray.learning.buffer import DROPPED, RATING_ONLY, LearningBuffer
 from clara_ray.learning.feedback import FeedbackSample, FeedbackStatus
 from clara_ray.learning.loop import LearningLoop
 from clara_ray.observability import metrics
-from tests.learning_backends import InProcessLearning
+from clara_ray.learning.control import InProcessLearning
 from tests.unit.test_learning import FakeJobs, fb, make_loop, wait_for
 
 

@@ -19,7 +19,7 @@ from clara_ray.config import CompletionLogSettings  # noqa: E402
 from clara_ray.db.engine import Database  # noqa: E402
 from clara_ray.db.tables import Feedback  # noqa: E402
 from clara_ray.learning.loop import LearningLoop  # noqa: E402
-from tests.learning_backends import InProcessLearning  # noqa: E402
+from clara_ray.learning.control import InProcessLearning  # noqa: E402
 from clara_ray.learning.ratings import ratings_for_versions  # noqa: E402
 from clara_ray.security.settings import SecurityConfig  # noqa: E402
 from clara_ray.serving.completion_log import CompletionLog, CompletionRecord  # noqa: E402

@@ -58,6 +58,7 @@ def test_random_letters_and_english_marketing_are_refused_in_domain_text_is_take
     bad, ok = res[:16], res[16:]
     assert all(r.status == FeedbackStatus.REJECTED and r.reason.startswith("off-domain: relevance") for r in bad), bad
     assert all("below learning.min_relevance" in r.reason for r in bad)  # with its figure and the limit
+    assert {r.reason_code.value for r in bad} == {"off_domain"}
     assert all(r.status == FeedbackStatus.QUEUED for r in ok), ok
     assert buf.stats()["pending"] == {"bau": 8}
 

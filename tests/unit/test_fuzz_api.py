@@ -30,8 +30,8 @@ from clara_ray.datasets.service import DatasetService  # noqa: E402
 from clara_ray.learning.loop import LearningLoop  # noqa: E402
 from clara_ray.security.settings import SecurityConfig  # noqa: E402
 from clara_ray.training.manager import JobManager  # noqa: E402
-from clara_ray.training.spec import TrainingJobRequest  # noqa: E402
-from tests.learning_backends import InProcessLearning  # noqa: E402
+from clara_ray.learning.control import InProcessLearning  # noqa: E402
+from clara_ray.training.control import InProcessJobs  # noqa: E402
 from tests.serving_world import serving_world  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
@@ -67,31 +67,6 @@ class RecordingLauncher:
 
     def reattach(self, job_id: str) -> None:
         return None
-
-
-class InProcessJobs:
-    """The job manager as the routes see it (the JobManagerActor's methods), in this process."""
-
-    def __init__(self, manager: JobManager):
-        self.m = manager
-
-    async def create(self, request: dict, created_by: str | None = None) -> dict:
-        return await self.m.create(TrainingJobRequest.model_validate(request), created_by)
-
-    async def get(self, job_id: str) -> dict:
-        return self.m.get(job_id)
-
-    async def list(self, **filters) -> dict:
-        return self.m.list(**filters)
-
-    async def metrics(self, job_id: str) -> dict:
-        return self.m.metrics(job_id)
-
-    async def cancel(self, job_id: str) -> dict:
-        return await self.m.cancel(job_id)
-
-    async def retry(self, job_id: str, created_by: str | None = None) -> dict:
-        return await self.m.retry(job_id, created_by)
 
 
 @dataclass

@@ -39,6 +39,9 @@ def test_quality_rejects_with_reasons(loop_settings, db):
     assert [r.status.value for r in res] == ["queued"] + ["rejected"] * 4 + ["queued"]
     assert "duplicate" in res[1].reason and "too short" in res[2].reason
     assert "low rating" in res[3].reason and "repetitive" in res[4].reason
+    assert [r.reason_code and r.reason_code.value for r in res] == [
+        None, "duplicate", "poor_text", "low_rating", "repetitive", None]  # the same as codes, for clients
+    assert buf.counts["rejected: duplicate"] == 1 and buf.counts["rejected: poor_text"] == 1
     assert buf.add([fb(1)])[0].reason.startswith("duplicate")  # across batches too
 
 
@@ -64,7 +67,7 @@ class FakeJobs:
         self.registry, self.fail, self.delay, self.requests = registry, fail, delay, []
 
     async def create(self, request, created_by=None):
-        self.requests.append(request)
+        self.requests.append(request.model_dump(mode="json"))
         return {"job_id": f"job{len(self.requests)}"}
 
     async def wait_finished(self, job_id, timeout):
@@ -191,6 +194,7 @@ async def test_cycle_without_validation_data_fails_before_training(loop_settings
     await wait_for(lambda: any(c["status"] == "failed" for c in loop.cycles()) and not loop.running)
     c = loop.cycles()[0]
     assert c["alias"] == "orphan" and "no validation records for orphan" in c["reason"]
+    assert c["reason_code"] == "no_evaluation_data"
     assert jobs.requests == []  # no training job was spent on a cycle the gate could not judge
     assert loop.buffer.stats()["pending"]["orphan"] == 5
     await loop.close()
@@ -211,5 +215,6 @@ async def test_cycle_version_keeps_the_alias_domain_and_description_and_lists_fa
     assert (req["domain"], req["description"]) == ("baurecht", "Baurecht: BauGB, Baugenehmigung")
     c = loop.cycles()[0]
     assert c["status"] == "rejected" and [f["code"] for f in c["failed_criteria"]] == ["no_improvement", "regression"]
+    assert c["reason_code"] == "gate_failed"
     assert "+5.00%" in c["reason"] and "no_improvement" in c["reason"] and "regression" in c["reason"]
     await loop.close()

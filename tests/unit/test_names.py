@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clara_ray.names import InvalidName, NameKind, check_name, parse_adapter_ref
+from clara_ray.training.spec import TrainingJobRequest
 from tests.hostile_inputs import HOSTILE_NAMES
 
 GOOD = {NameKind.ADAPTER: "baurecht-v2_b", NameKind.DATASET: "Bau.recht-2024_v1", NameKind.API_KEY: "ci-pipeline.2",
@@ -53,8 +54,8 @@ class RecordingJobs:
     def __init__(self):
         self.created: list[dict] = []
 
-    async def create(self, request: dict, created_by: str | None = None) -> dict:
-        self.created.append(request)
+    async def create(self, request: TrainingJobRequest, created_by: str | None = None) -> dict:
+        self.created.append(request.model_dump(mode="json"))
         return {"job_id": "j1", "status": "QUEUED"}
 
 

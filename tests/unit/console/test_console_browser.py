@@ -39,6 +39,7 @@ class FakeJobs:
         return {**JOB, "status": "CANCELLED"}
 
     async def create(self, request, created_by=None):
+        request = request.model_dump(mode="json")  # a TrainingJobRequest, stored as JSON by the real manager
         self.calls.append(("create", request, created_by))
         return {**JOB, "job_id": "j2", "name": request["name"], "status": "QUEUED", "request": request}
 

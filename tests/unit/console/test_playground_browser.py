@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from sec_helpers import hs_token
 
 from tests.browser import AppServer, PageWatch, chromium, screenshot
-from tests.learning_backends import InProcessLearning
+from clara_ray.learning.control import InProcessLearning
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -79,7 +79,7 @@ async def test_cycle_data_includes_search_results_when_enabled(settings, db, ing
     finally:
         await loop.close()
     cycle = loop.cycles()[0]
-    rows = read_rows(jobs.requests[0]["data_paths"][0])
+    rows = read_rows(jobs.requests[0].data_paths[0])
     found = [r for r in rows if r[SOURCE_FIELD] == "search"]
     bau_ids = {d["id"] for d in corpus_docs() if d["domain"] == "baurecht"}
     assert found and {r["doc_id"] for r in found} <= bau_ids  # search results, from the alias's domain only

@@ -278,14 +278,14 @@ def test_router_settings_reach_every_replica_and_survive_a_restart(replicas):
 
 def test_a_lookup_that_read_the_database_before_an_invalidate_is_not_cached(replicas):
     a, *_ = replicas
-    real = a.registry.resolve
+    real = a.registry.route  # how the catalog reads an alias (its active version and canary)
 
     def racing(name):  # the flip lands while this lookup is between its read and its cache write
         row = real(name)
         a.catalog.invalidate(name)
         return row
 
-    a.registry.resolve = racing
+    a.registry.route = racing
     assert a.catalog.resolve("bau").ref == "bau@v1"
-    a.registry.resolve = real
+    a.registry.route = real
     assert "bau" not in a.catalog._alias_cache  # noqa: SLF001

@@ -15,6 +15,7 @@ export function AdapterManager({ me }) {
       <h2>Adapters <span class="muted">on base model ${data.base_model}</span></h2>
       <${Status} state=${state} />
       ${names.map((name) => html`<${AliasVersions} name=${name} active=${data.aliases[name]} me=${me} busy=${state.busy}
+          canary=${(data.canaries || {})[name]}
           versions=${data.versions.filter((v) => v.name === name).sort((a, b) => b.version - a.version)}
           onActivate=${(ref) => act('/api/serving/activate_adapter', { adapter: ref }, `${ref} is now served`)}
           onRollback=${() => act('/api/serving/rollback', { name }, `${name} rolled back`)} />`)}
@@ -26,12 +27,19 @@ export function AdapterManager({ me }) {
     </div>`;
 }
 
-function AliasVersions({ name, active, versions, me, busy, onActivate, onRollback }) {
+// A running canary (GET /api/serving/adapters/list `canaries`): its share, since when, the ratings on each side.
+const canaryText = (c) => `${c.version} answers ${Math.round(c.fraction * 100)} % of the callers since `
+  + `${fmtDate(c.started_at)}: ${c.canary.ratings} ratings, mean ${fmtNum(c.canary.mean_rating, 3)} (active `
+  + `${c.active.version}: ${c.active.ratings} ratings, mean ${fmtNum(c.active.mean_rating, 3)}).`;
+
+function AliasVersions({ name, active, canary, versions, me, busy, onActivate, onRollback }) {
   const manage = can(me, 'adapters:activate');
   return html`
     <section data-testid="alias-${name}">
       <h3>${name} <span class="muted">serving</span> <span data-testid="active-${name}">${active || 'nothing'}</span>
         ${manage && active && html` <button disabled=${busy} data-testid="rollback-${name}" onClick=${onRollback}>Roll back</button>`}</h3>
+      ${canary && html`<p data-testid="canary-${name}"><${Badge} value="canary" /> ${canaryText(canary)}
+        <span class="muted"> Promote or roll back early in the Learning view.</span></p>`}
       <table>
         <thead><tr><th>Version</th><th>Status</th><th>Domain</th><th>Trainer</th><th class="num">Rank</th>
           <th class="num">Perplexity before → after</th><th>Created</th><th>Base model</th><th></th></tr></thead>

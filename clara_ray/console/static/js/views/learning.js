@@ -1,4 +1,5 @@
-// Learning loop: feedback buffer, cycles with their gate decisions and reasons, a manual trigger; live over WebSocket.
+// Learning loop: feedback buffer, running canaries (live ratings, end early), cycles with their gate decisions and
+// reasons, a manual trigger; live over WebSocket.
 import { useEffect, useState } from '../../vendor/preact-htm.mjs';
 import { api, subscribe } from '../api.js';
 import { Badge, can, fmtDate, fmtNum, html, Select, Status, useAction, useLoad } from '../ui.js';
@@ -9,9 +10,10 @@ export function LearningLoop({ me }) {
   const [live, setLive] = useState('connecting');
   useEffect(() => subscribe('/api/learning/ws', (e) => {
     reloadStats();
-    if (e.type !== 'feedback') reloadCycles();
+    reloadCycles();  // also on feedback: a canary's ratings come as feedback
   }, { onState: setLive }), []);
   const error = statsError || cyclesError;
+  const canaries = (cycles?.items || []).filter((c) => c.status === 'canary');
   return html`
     <div class="row">
       <div class="side">
@@ -36,7 +38,9 @@ export function LearningLoop({ me }) {
         </div>
         ${can(me, 'learning:trigger') && html`<${Trigger} onDone=${() => { reloadStats(); reloadCycles(); }} />`}
       </div>
-      <div class="grow"><div class="card scroll-x">
+      <div class="grow">
+        ${canaries.length > 0 && html`<${Canaries} cycles=${canaries} me=${me} onDone=${reloadCycles} />`}
+        <div class="card scroll-x">
         <h2>Cycles</h2>
         <table data-testid="cycles">
           <thead><tr><th>Adapter</th><th>Trigger</th><th>Status</th><th class="num">Samples</th>
@@ -52,6 +56,44 @@ export function LearningLoop({ me }) {
         </table>
       </div></div>
     </div>`;
+}
+
+const pct = (f) => (f == null ? '–' : `${Math.round(f * 100)} %`);
+
+// Candidates that passed the offline gate and serve a share of their alias while live ratings decide.
+function Canaries({ cycles, me, onDone }) {
+  const [run, state] = useAction();
+  const end = (alias, action) => run(
+    () => api('/api/learning/canary', { method: 'POST', body: { adapter: alias, action } }).then(onDone),
+    `Canary of ${alias}: ${action === 'promote' ? 'promoted' : 'rolled back'}`);
+  return html`<div class="card scroll-x" data-testid="canaries">
+    <h2>Canaries</h2>
+    <p class="muted">Each serves a share of its adapter's callers (the same callers throughout) until enough rated
+      answers decide: promoted when its mean rating is not worse than the active version's by more than the margin,
+      rolled back otherwise or when time runs out.</p>
+    <table>
+      <thead><tr><th>Adapter</th><th>Canary</th><th class="num">Share</th><th class="num">Ratings</th>
+        <th class="num">Mean (canary)</th><th class="num">Mean (active)</th><th>Since</th>
+        ${can(me, 'adapters:activate') && html`<th></th>`}</tr></thead>
+      <tbody>${cycles.map((c) => {
+        const k = c.canary || {};
+        return html`<tr key=${c.cycle_id} data-alias=${c.alias} data-testid="canary-row" title=${k.status || ''}>
+          <td>${c.alias}</td><td data-testid="canary-version">${k.version || '–'}</td>
+          <td class="num" data-testid="canary-fraction">${pct(k.fraction)}</td>
+          <td class="num" data-testid="canary-ratings">${k.canary_ratings ?? 0} / ${k.min_ratings ?? '–'}</td>
+          <td class="num">${fmtNum(k.canary_mean, 3)}</td>
+          <td class="num">${fmtNum(k.active_mean, 3)}${k.active_ratings ? ` (${k.active_ratings})` : ''}</td>
+          <td>${fmtDate(k.started_at)}</td>
+          ${can(me, 'adapters:activate') && html`<td>
+            <button type="button" data-testid="canary-promote" disabled=${state.busy}
+              onClick=${() => end(c.alias, 'promote')}>Promote</button>
+            <button type="button" data-testid="canary-rollback" disabled=${state.busy}
+              onClick=${() => end(c.alias, 'rollback')}>Roll back</button></td>`}
+        </tr>`;
+      })}</tbody>
+    </table>
+    <${Status} state=${state} />
+  </div>`;
 }
 
 function Trigger({ onDone }) {

@@ -1,0 +1,133 @@
+"""The adapter store on S3 (moto's S3 server on 127.0.0.1): a training job writes its adapter to s3://, an LLM replica
+loads it from there, and a learning cycle's candidate goes through the same store to promotion. Own Serve app,
+namespace and database; nothing of the adapters is on local disk but the replicas' download cache."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from clara_ray.resources import load_jsonl, qa_path
+from tests.waiting import poll
+
+pytestmark = [pytest.mark.ray]
+APP, PREFIX, ALIAS, BUCKET = "s3", "/s3", "s3law", "clara-adapters"
+CHAT = "<|begin_of_text|><|user|>{}<|end_of_text|><|assistant|>"  # the tiny model's chat format
+
+
+def records():
+    return [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3 API (moto's server mode) on a free port, with one bucket; (fsspec options, filesystem)."""
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "test", "secret": "test"}
+    fs = fsspec.filesystem("s3", **options, skip_instance_cache=True)
+    fs.mkdir(BUCKET)
+    yield options, fs
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def app(ray_cluster, api_url, ray_settings, base_model, s3, tmp_path_factory):
+    import ray
+    from ray import serve
+
+    from clara_ray.config import load_settings
+    from deployments.api import ClaraApi
+    from deployments.llm import llm_deployment
+
+    options, _ = s3
+    root = tmp_path_factory.mktemp("s3app")
+    namespace = f"{ray_settings.ray.namespace}-s3"
+    settings = load_settings(
+        storage={"data_dir": root, "adapter_store_uri": f"s3://{BUCKET}/adapters", "object_store_options": options},
+        ray={"num_cpus": 2, "namespace": namespace},
+        model={"cache_dir": str(ray_settings.model_cache_dir)}, router={"use_embeddings": False},
+        training={"max_concurrent_jobs": 1, "epochs": 1, "data_roots": ray_settings.training.data_roots},
+        learning={"min_batch_size": 1000, "train_interval_seconds": 3600, "check_interval_seconds": 0.5,
+                  "min_improvement": 0.0, "max_regression": 0.99, "max_kl": 100.0, "min_relevance": None,
+                  "replay_fraction": 0.0, "eval_holdout_fraction": 0.25})  # the gate is not what this tests
+    data = settings.model_dump(mode="json")
+    llm = llm_deployment(settings).options(num_replicas=1, ray_actor_options={"num_cpus": 0.2}).bind(data)
+    serve.run(ClaraApi.options(num_replicas=1, ray_actor_options={"num_cpus": 0.05}).bind(data, llm),
+              name=APP, route_prefix=PREFIX)
+    with httpx.Client(base_url=api_url + PREFIX, timeout=120) as client:
+        poll(lambda: client.get("/health").status_code == 200, "the s3 app did not come up", 120, 0.5)
+        yield client, root
+    serve.delete(APP)
+    for name in ("clara-revisions", "clara-job-manager", "clara-learning-buffer"):
+        try:
+            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+        except ValueError:
+            pass
+
+
+def registry(root):
+    from clara_ray.adapters.registry import AdapterRegistry
+    from clara_ray.db.engine import Database
+
+    return AdapterRegistry(Database(f"sqlite:///{root / 'clara.db'}"))
+
+
+def served_by(client, ref: str) -> dict:
+    def answered():
+        r = client.post("/v1/completions", json={"model": ALIAS, "max_tokens": 6,
+                                                 "prompt": CHAT.format(records()[0]["prompt"])})
+        assert r.status_code == 200, r.text
+        return r.json() if r.headers["x-clara-model-version"] == ref else None
+
+    return poll(answered, f"{ALIAS} is not served by {ref}", 60, 0.5)
+
+
+@pytest.mark.timeout(900)
+def test_train_serve_and_promote_through_an_s3_adapter_store(app, s3, tmp_path):
+    client, root = app
+    _, fs = s3
+    data = tmp_path / "initial.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records()[:120]) + "\n", encoding="utf-8")
+    job = client.post("/api/training/jobs", json={"name": ALIAS, "data_paths": [str(data)], "epochs": 2,
+                                                  "learning_rate": 3e-3, "domain": "baurecht", "activate": "always"})
+    assert job.status_code == 201, job.text
+
+    def finished():
+        v = client.get(f"/api/training/jobs/{job.json()['job_id']}").json()
+        return v if v["status"] in ("COMPLETED", "FAILED", "CANCELLED") else None
+
+    done = poll(finished, "the training job did not finish", 600, 1.0)
+    assert done["status"] == "COMPLETED", done["error"]
+    uri = registry(root).resolve(f"{ALIAS}@v1").uri  # the API does not hand out storage locations
+    assert uri.startswith(f"s3://{BUCKET}/adapters/{ALIAS}/"), uri
+    assert fs.exists(uri + "/adapter_config.json") and fs.exists(uri + "/adapter_model.safetensors")
+    assert not (root / "adapters").exists()  # nothing written to the local default store
+    served_by(client, f"{ALIAS}@v1")  # the LLM replica downloaded it from S3
+
+    items = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "adapter": ALIAS}
+             for r in records()[120:150]]
+    assert client.post("/api/feedback/batch", json={"items": items}).status_code == 201
+    assert client.post("/api/learning/trigger", json={"adapter": ALIAS}).status_code == 202
+
+    def decided():
+        items = client.get("/api/learning/cycles", params={"adapter": ALIAS}).json()["items"]
+        return items[0] if items and items[0]["status"] not in ("running", "canary") else None
+
+    cycle = poll(decided, "the learning cycle did not decide", 600, 1.0)
+    assert cycle["status"] == "promoted", cycle["reason"]
+    assert registry(root).resolve(f"{ALIAS}@v2").uri.startswith(f"s3://{BUCKET}/adapters/")
+    served_by(client, f"{ALIAS}@v2")
