@@ -7,8 +7,9 @@ feedback  the cycle's claimed samples as {"prompt", "response"} (the correction 
 replay    round(learning.replay_fraction x feedback count) records drawn from the data the alias's active version
           and its ancestors were trained on (their data paths or registered datasets, found as the evaluation
           finds them; clara_ray/learning/evaluate.py). Never their validation split, the regression set or the
-          cycle's own feedback. The draw is seeded by the cycle id and taken from the pool in content-hash order,
-          so the same cycle over the same data always gets the same records.
+          cycle's own feedback. The draw is seeded by the active version and the batch's content (not the cycle
+          id) and taken from the pool in content-hash order, so the same feedback on the same version always gets
+          the same records: a cycle can be reproduced, and its gate decision does not hang on a random draw.
 search    with learning.augment_with_search: hybrid-search results (vector + graph + keyword, the configured
           weights) for the batch's most distinctive terms (legal references, statutes, frequent nouns;
           clara_ray/datasets/entities.py), within the alias's domain when it has one, at most
@@ -25,6 +26,7 @@ buffer already refuses duplicate feedback. The counts per source are stored with
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -180,6 +182,12 @@ def replay_count(n_feedback: int, fraction: float) -> int:
     return int(fraction * n_feedback + 0.5)
 
 
+def replay_seed(version_id: str, batch_hashes: set[str]) -> str:
+    """The replay draw's seed: the version trained from and the batch's content hashes (order-free)."""
+    digest = hashlib.sha256("\n".join(sorted(batch_hashes)).encode()).hexdigest()[:16]
+    return f"{version_id}:{digest}"
+
+
 def draw_replay(pool: dict[str, list[dict] | str], k: int, seed: str) -> list[dict]:
     """k records of the pool (all when it is smaller), the same ones for the same seed and pool."""
     keys = sorted(pool)
@@ -235,7 +243,7 @@ class TrainingSetBuilder:
             regression = {_hash(r) for r in regression_records(cfg.regression_path)}
             pool = replay_pool(self.registry, version_id, val_fraction=self.settings.training.val_fraction,
                                exclude=seen | regression)
-            replayed = draw_replay(pool, k, seed=cycle_id)
+            replayed = draw_replay(pool, k, seed=replay_seed(version_id, seen))
             rows += replayed
             seen |= {h for h in map(_row_hash, replayed) if h}
             counts.replay, counts.replay_pool = len(replayed), len(pool)

@@ -25,10 +25,12 @@ def records():
 
 @pytest.fixture(scope="module")
 def loop_alias(client, tmp_path_factory):
-    """A 'loop' adapter trained on 170 Baurecht records; the other 80 are future feedback."""
+    """A 'loop' adapter trained on 170 Baurecht records for one epoch; the other 80 are future feedback. (After three
+    epochs the adapter is so close to converged that 40 more samples of its own distribution improve validation
+    perplexity by only 0.6-1.5 %, around the shipped min_improvement of 1 %: the test would test the edge.)"""
     data = tmp_path_factory.mktemp("loop") / "initial.jsonl"
     data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records()[:170]) + "\n", encoding="utf-8")
-    r = client.post("/api/training/jobs", json={"name": "loop", "data_paths": [str(data)], "epochs": 3,
+    r = client.post("/api/training/jobs", json={"name": "loop", "data_paths": [str(data)], "epochs": 1,
                                                 "learning_rate": 3e-3, "domain": "baurecht", "activate": "always",
                                                 "description": "Baurecht: BauGB, Baugenehmigung, Bebauungsplan"})
     v = wait_status(client, r.json()["job_id"], {"COMPLETED", "FAILED"})
