@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from clara_ray.resources import load_jsonl, qa_path
+from tests.ray.own_app import deploy_own_app, remove_own_app
 from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
@@ -23,17 +24,12 @@ def records():
 def canary(ray_cluster, api_url, ray_settings, base_model, tmp_path_factory):
     """1 ClaraApi + 1 LoraLLM replica on learning.canary_fraction 0.5 and 3 ratings to decide; alias `canary` v1 is
     a random LoRA. The gate is opened wide: what it decides is covered in test_learning_ray.py."""
-    import ray
-    from ray import serve
-
     from clara_ray.adapters.registry import AdapterRegistry
     from clara_ray.adapters.store import AdapterStore
     from clara_ray.config import load_settings
     from clara_ray.db.engine import Database
     from clara_ray.serving.testing import build_random_lora
     from clara_ray.training.pipeline import base_model_id
-    from deployments.api import ClaraApi
-    from deployments.llm import llm_deployment
 
     root = tmp_path_factory.mktemp("canary")
     namespace = f"{ray_settings.ray.namespace}-canary"
@@ -47,23 +43,15 @@ def canary(ray_cluster, api_url, ray_settings, base_model, tmp_path_factory):
                   "canary_min_ratings": 3, "canary_margin": 0.1, "canary_max_seconds": 900})
     reg = AdapterRegistry(Database(settings.storage.database_url))
     folder = build_random_lora(base_model, root / "v1", r=8, lora_alpha=16, seed=501, b_std=0.05)
-    store = AdapterStore(settings.storage.adapter_store_uri)
+    store = AdapterStore.for_storage(settings.storage)
     row = reg.register(name=ALIAS, uri=store.put(folder, ALIAS, "canaryv1"), version_id="canaryv1",
                        base_model=base_model_id(base_model), trainer_type="LORA", rank=8, domain="baurecht")
     reg.activate(row.id)
-    data = settings.model_dump(mode="json")
-    llm = llm_deployment(settings).options(num_replicas=1, ray_actor_options={"num_cpus": 0.2}).bind(data)
-    serve.run(ClaraApi.options(num_replicas=1, ray_actor_options={"num_cpus": 0.05}).bind(data, llm),
-              name=APP, route_prefix=PREFIX)
+    deploy_own_app(settings, APP, PREFIX)
     with httpx.Client(base_url=api_url + PREFIX, timeout=120) as client:
         poll(lambda: client.get("/health").status_code == 200, "the canary app did not come up", 120, 0.5)
         yield client
-    serve.delete(APP)
-    for name in ("clara-revisions", "clara-job-manager", "clara-learning-buffer"):
-        try:
-            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
-        except ValueError:
-            pass
+    remove_own_app(APP, namespace)
 
 
 def canary_cycle(client, rows: list[dict]) -> dict:

@@ -5,12 +5,14 @@ namespace and database; nothing of the adapters is on local disk but the replica
 from __future__ import annotations
 
 import json
-import socket
 
+import fsspec
 import httpx
 import pytest
 
 from clara_ray.resources import load_jsonl, qa_path
+from tests.ray.own_app import deploy_own_app, remove_own_app
+from tests.s3_server import s3_server
 from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
@@ -22,36 +24,16 @@ def records():
     return [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3():
-    """A real S3 API (moto's server mode) on a free port, with one bucket; (fsspec options, filesystem)."""
-    import fsspec
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "test", "secret": "test"}
-    fs = fsspec.filesystem("s3", **options, skip_instance_cache=True)
-    fs.mkdir(BUCKET)
-    yield options, fs
-    server.stop()
+    """A real S3 API (moto's server mode) with one bucket: (fsspec options, filesystem)."""
+    with s3_server(BUCKET) as options:
+        yield options, fsspec.filesystem("s3", **options, skip_instance_cache=True)
 
 
 @pytest.fixture(scope="module")
 def app(ray_cluster, api_url, ray_settings, base_model, s3, tmp_path_factory):
-    import ray
-    from ray import serve
-
     from clara_ray.config import load_settings
-    from deployments.api import ClaraApi
-    from deployments.llm import llm_deployment
 
     options, _ = s3
     root = tmp_path_factory.mktemp("s3app")
@@ -64,19 +46,11 @@ def app(ray_cluster, api_url, ray_settings, base_model, s3, tmp_path_factory):
         learning={"min_batch_size": 1000, "train_interval_seconds": 3600, "check_interval_seconds": 0.5,
                   "min_improvement": 0.0, "max_regression": 0.99, "max_kl": 100.0, "min_relevance": None,
                   "replay_fraction": 0.0, "eval_holdout_fraction": 0.25})  # the gate is not what this tests
-    data = settings.model_dump(mode="json")
-    llm = llm_deployment(settings).options(num_replicas=1, ray_actor_options={"num_cpus": 0.2}).bind(data)
-    serve.run(ClaraApi.options(num_replicas=1, ray_actor_options={"num_cpus": 0.05}).bind(data, llm),
-              name=APP, route_prefix=PREFIX)
+    deploy_own_app(settings, APP, PREFIX)
     with httpx.Client(base_url=api_url + PREFIX, timeout=120) as client:
         poll(lambda: client.get("/health").status_code == 200, "the s3 app did not come up", 120, 0.5)
         yield client, root
-    serve.delete(APP)
-    for name in ("clara-revisions", "clara-job-manager", "clara-learning-buffer"):
-        try:
-            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
-        except ValueError:
-            pass
+    remove_own_app(APP, namespace)
 
 
 def registry(root):

@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import httpx
 import pytest
 
+from tests.ray.own_app import deploy_own_app, remove_own_app
 from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
@@ -22,9 +23,6 @@ APP, PREFIX = "push", "/push"
 @pytest.fixture(scope="module")
 def push(ray_cluster, api_url, ray_settings, base_model, tmp_path_factory):
     """A second Serve app in its own namespace and database: 1 ClaraApi + 2 LoraLLM replicas, alias TTL 600 s."""
-    import ray
-    from ray import serve
-
     from clara_ray.adapters.registry import AdapterRegistry
     from clara_ray.adapters.store import AdapterStore
     from clara_ray.config import load_settings
@@ -32,8 +30,6 @@ def push(ray_cluster, api_url, ray_settings, base_model, tmp_path_factory):
     from clara_ray.serving.revision_client import RayRevisionClient
     from clara_ray.serving.testing import build_random_lora
     from clara_ray.training.pipeline import base_model_id
-    from deployments.api import ClaraApi
-    from deployments.llm import llm_deployment
 
     root = tmp_path_factory.mktemp("push")
     namespace = f"{ray_settings.ray.namespace}-push"
@@ -41,7 +37,7 @@ def push(ray_cluster, api_url, ray_settings, base_model, tmp_path_factory):
                              model={"cache_dir": str(ray_settings.model_cache_dir)},  # the session's base model
                              serving={"alias_ttl_seconds": 600}, router={"use_embeddings": False})
     reg = AdapterRegistry(Database(settings.storage.database_url))
-    store = AdapterStore(settings.storage.adapter_store_uri)
+    store = AdapterStore.for_storage(settings.storage)
     ids = {}
     for v in (1, 2, 3):
         folder = build_random_lora(base_model, root / f"l{v}", r=8, lora_alpha=16, seed=300 + v)
@@ -50,21 +46,12 @@ def push(ray_cluster, api_url, ray_settings, base_model, tmp_path_factory):
         ids[f"push@v{row.version}"] = row.id
     reg.activate(ids["push@v1"])
 
-    data = settings.model_dump(mode="json")
-    llm = llm_deployment(settings).options(num_replicas=2, ray_actor_options={"num_cpus": 0.2}).bind(data)
-    app = ClaraApi.options(num_replicas=1, ray_actor_options={"num_cpus": 0.05},
-                           health_check_period_s=1).bind(data, llm)
-    serve.run(app, name=APP, route_prefix=PREFIX)
+    deploy_own_app(settings, APP, PREFIX, llm_replicas=2, health_check_period_s=1)
     hub = RayRevisionClient(namespace)
     poll(lambda: sum(s.live for s in hub.subscribers()) >= 3, "the 3 replicas did not follow the hub", 180)
     with httpx.Client(base_url=api_url + PREFIX, timeout=60) as client:
         yield client, hub, ids
-    serve.delete(APP)
-    for name in ("clara-revisions", "clara-job-manager", "clara-learning-buffer"):
-        try:
-            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
-        except ValueError:
-            pass
+    remove_own_app(APP, namespace)
 
 
 def served_versions(client, n: int = 16) -> list[str]:

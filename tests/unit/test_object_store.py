@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from clara_ray.adapters.store import AdapterStore, transient
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.s3_server import free_port, s3_server
 
 
 @pytest.fixture(scope="module")
 def s3_options():
-    import fsspec
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "test", "secret": "test"}
-    fsspec.filesystem("s3", **options, skip_instance_cache=True).mkdir("bucket")
-    yield options
-    server.stop()
+    with s3_server("bucket") as options:
+        yield options
 
 
 def adapter_folder(path):
@@ -50,7 +35,7 @@ def test_put_download_delete_on_s3(s3_options, tmp_path):
 
 
 def test_a_store_that_does_not_answer_fails_after_its_retries(tmp_path):
-    closed = _free_port()
+    closed = free_port()
     store = AdapterStore("s3://bucket/adapters", {"endpoint_url": f"http://127.0.0.1:{closed}", "key": "k",
                                                   "secret": "s", "config_kwargs": {"retries": {"max_attempts": 1},
                                                                                    "connect_timeout": 1}},
