@@ -6,14 +6,29 @@ Driven by `jobs/demo.py` (which starts Ray and the Serve app) and reused by `ben
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
+from clara_ray.config import ClaraSettings, load_settings
+
 # Only the loop's triggers are sized for a short demo (a cycle per step, no time trigger in between); the recipe
 # (learning rate, epochs) and the gate run on the shipped defaults (configs/clara.yaml, training/recipe.py).
 DEMO_OVERRIDES = {"learning": {"min_batch_size": 20, "train_interval_seconds": 3600}}
+DEMO_FOLDER = "demo"  # under storage.data_dir: what one demo run made, emptied when the next one starts
+
+
+def demo_settings() -> ClaraSettings:
+    """The demo's settings: the shipped configuration plus DEMO_OVERRIDES, in `<data_dir>/demo`, emptied first so
+    every run shows the same loop (a re-run's feedback would otherwise be answered as already stored, and no cycle
+    would start); the base-model cache stays the shared one. Raises ConfigError."""
+    shared = load_settings(**DEMO_OVERRIDES)
+    root = shared.storage.data_dir / DEMO_FOLDER
+    shutil.rmtree(root, ignore_errors=True)
+    return load_settings(**DEMO_OVERRIDES, storage={"data_dir": str(root)},
+                         model={"cache_dir": str(shared.model_cache_dir)})
 QUESTION = "Brauche ich für einen Carport im Außenbereich eine Baugenehmigung?"
 
 
@@ -117,7 +132,7 @@ def run_demo(client, settings, summary: list[str]) -> int:
     stats = client.get("/api/datasets/corpus").json()
     summary.append(f"corpus    {stats['documents']} documents, {stats['chunks']} chunks in the vector, graph and "
                    "keyword stores")
-    say("1/4 training the initial 'baurecht' LoRA adapter (Ray Data prep -> Ray Train)")
+    say("1/4 training the initial 'baurecht' LoRA adapter (a warm trainer; larger jobs: Ray Data prep -> Ray Train)")
     job = client.post("/api/training/jobs", json={
         "name": "baurecht", "trainer_type": "LORA", "data_paths": [str(initial)], "domain": "baurecht",
         "epochs": 3, "learning_rate": 3e-3, "activate": "always",

@@ -5,7 +5,7 @@ adapter, serves it, sends good feedback (a retraining cycle promotes a better ve
 (the quality filter refuses noise, spam and off-domain text; the gate rejects what gets through; the active
 version stays), and prints a summary. Recipe and gate run on the shipped defaults. Stops the local cluster at the end
 unless --keep-running. Only the demo's own lines reach the terminal; Ray, Serve and library logs go to
-`<data_dir>/logs/demo.log` (--verbose shows them). SIGINT (Ctrl-C) and SIGTERM stop it cleanly, in the
+`<data_dir>/demo/logs/demo.log` (--verbose shows them). SIGINT (Ctrl-C) and SIGTERM stop it cleanly, in the
 foreground or in the background.
 """
 
@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from clara_ray import stop_signals
-    from clara_ray.config import ConfigError, load_settings
-    from clara_ray.demo import DEMO_OVERRIDES, say, use_terminal
+    from clara_ray.config import ConfigError
+    from clara_ray.demo import demo_settings, say, use_terminal
     from clara_ray.log_capture import capture_to_file
 
     try:
-        settings = load_settings(**DEMO_OVERRIDES)
+        settings = demo_settings()  # <data_dir>/demo, fresh for every run
     except ConfigError as e:
         sys.exit(f"error: {e}")
     stop_signals.install()
@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace, settings) -> int:
     import httpx
     from ray import serve
 
-    from clara_ray.demo import DEMO_OVERRIDES, run_demo, say, show
+    from clara_ray.demo import run_demo, say, show
     from clara_ray import stop_signals
     from clara_ray.ray_runtime import init_ray
     from clara_ray.training.pipeline import base_model_path
@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace, settings) -> int:
     say(f"building the tiny base model (cached) -> {base_model_path(settings)}")
     say(f"deploying the Serve app (API ingress + LoRA replica) on http://{settings.api.host}:{port}")
     serve.start(http_options={"host": settings.api.host, "port": port})
-    serve.run(build(DEMO_OVERRIDES), name="clara", route_prefix="/")
+    serve.run(build(settings.model_dump(mode="json")), name="clara", route_prefix="/")
     api = f"http://{settings.api.host}:{port}"
     summary: list[str] = []
     with httpx.Client(base_url=api, timeout=300) as client:

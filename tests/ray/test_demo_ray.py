@@ -88,8 +88,8 @@ def _assert_stopped_cleanly(demo: Demo, started: list[psutil.Process], sig: sign
     alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [(p.pid, p.name()) for p in alive]  # none of its Ray processes is left behind
     assert all(DEMO_LINE.match(line) for line in demo.lines if line.strip()), demo.lines  # only the demo's lines
-    log = (demo.data_dir / "logs" / "demo.log").read_text(errors="replace")
-    assert str(demo.data_dir / "logs" / "demo.log") in demo.lines[0] and "Started a local Ray instance" in log
+    log = (demo.data_dir / "demo" / "logs" / "demo.log").read_text(errors="replace")  # the demo's own folder
+    assert str(demo.data_dir / "demo" / "logs" / "demo.log") in demo.lines[0] and "Started a local Ray instance" in log
 
 
 @pytest.mark.timeout(360)
@@ -102,7 +102,7 @@ def test_ctrl_c_stops_the_demo_in_the_foreground(tmp_path):
         assert any("raylet" in " ".join(p.cmdline()) for p in started)  # it runs its own local cluster
         os.killpg(demo.proc.pid, signal.SIGINT)
         _assert_stopped_cleanly(demo, started, signal.SIGINT)
-        log = (demo.data_dir / "logs" / "demo.log").read_text(errors="replace")
+        log = (demo.data_dir / "demo" / "logs" / "demo.log").read_text(errors="replace")
         # ... including the lines Ray relays from its workers and Serve's replicas: "(ServeController pid=…) …"
         assert re.search(r"^(\x1b\[[0-9;]*m)*\((\S+ )?pid=\d+", log, re.M), log[-2000:]
     finally:
