@@ -16,7 +16,8 @@ from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
 from clara_ray.learning.evaluator import CycleEvaluation, EvalRequest
 from clara_ray.training.progress import ProgressSink
-from clara_ray.training.warm import UnknownWarmJob, WarmRouter, WarmTrainer, warm_threads
+from clara_ray.training.warm import UnknownWarmJob, WarmTrainer, warm_threads
+from clara_ray.training.warm_router import WarmRouter
 
 log = logging.getLogger(__name__)
 WARM_PREFIX = "clara-warm-trainer-"

@@ -1,5 +1,5 @@
-"""Warm training: a worker holding the base model runs small jobs and cycle evaluations in-process, and the launcher
-that routes eligible jobs to such workers (plain Python; actors/warm_trainer.py is the Ray shell around a worker).
+"""Warm training: a worker holding the base model runs small jobs and cycle evaluations in-process (plain Python;
+actors/warm_trainer.py is the Ray shell around a worker, training/warm_router.py sends it the eligible jobs).
 
 A cold job pays for a Ray Train controller and worker processes importing torch/transformers/peft, a Ray Data
 pipeline and a model load. A warm worker has paid that once: per job it wraps its held base in LoRA layers
@@ -10,7 +10,6 @@ takes the LoRA layers out again (peft `unload`), so the next job finds the base 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import os
@@ -203,7 +202,7 @@ class WarmTrainer:
 
     def wait(self, job_id: str) -> dict:
         """The job's JobResult as a dict once it ends (raises its error). Finished jobs stay answerable (the last
-        KEEP_FINISHED of them): a manager that re-attaches (InProcessWarmPool.reattach) waits again and gets it."""
+        KEEP_FINISHED of them): a manager that re-attaches (warm_router.py InProcessWarmPool.reattach) waits again and gets it."""
         run = self._runs.get(job_id)
         if run is None:
             raise UnknownWarmJob(job_id)
@@ -322,139 +321,3 @@ class WarmTrainer:
             return result
         finally:
             self._lock.release()
-
-
-# ---- routing ------------------------------------------------------------------------------------------------------
-class RunHandle(Protocol):
-    async def result(self) -> dict: ...
-    async def cancel(self) -> None: ...
-
-
-class Launcher(Protocol):
-    def launch(self, job_id: str, request: dict) -> RunHandle: ...
-    def reattach(self, job_id: str) -> RunHandle | None: ...
-
-
-class WarmPool(Protocol):
-    """`size` warm workers, addressed by index (the Ray one: actors/warm_trainer.py RayWarmPool)."""
-
-    size: int
-
-    def available(self, index: int) -> bool: ...  # started and holding its base (never blocks)
-    def launch(self, index: int, job_id: str, request: dict) -> RunHandle: ...
-    def reattach(self, index: int, job_id: str) -> RunHandle | None: ...
-
-
-class _SlotHandle:
-    """A warm run that frees its worker's slot in the router when it ends (however it ends)."""
-
-    def __init__(self, inner: RunHandle, release: Callable[[], None]):
-        self.inner, self._release = inner, release
-
-    async def result(self) -> dict:
-        try:
-            return await self.inner.result()
-        finally:
-            self._release()
-
-    async def cancel(self) -> None:
-        await self.inner.cancel()
-
-
-class WarmRouter:
-    """A job manager launcher: an eligible job goes to a free warm worker, every other job (and an eligible one when
-    all warm workers are busy) to `cold`, the Ray Train launcher."""
-
-    def __init__(self, settings: ClaraSettings, db: Database, cold: Launcher, pool: WarmPool):
-        self.settings, self.db, self.cold, self.pool = settings, db, cold, pool
-        self._busy: dict[int, str] = {}  # worker index -> job id
-        self.routed: dict[str, str] = {}  # job id -> "warm" or "ray_train" (for logs and tests)
-
-    def route(self, job_id: str, request: dict) -> int | None:
-        """The warm worker for this job, or None for the Ray Train path."""
-        req = TrainingJobRequest.model_validate(request)
-        reason = warm_ineligibility(req, self.settings, input_bytes(self.db, req, self.settings))
-        free = [i for i in range(self.pool.size) if i not in self._busy and self.pool.available(i)]
-        if reason is None and not free:
-            reason = "every warm worker is busy or still loading its base"
-        if reason is not None:
-            log.info("job %s on Ray Train: %s", job_id, reason)
-            return None
-        return free[0]
-
-    def launch(self, job_id: str, request: dict) -> RunHandle:
-        index = self.route(job_id, request)
-        if index is None:
-            self.routed[job_id] = "ray_train"
-            return self.cold.launch(job_id, request)
-        self.routed[job_id] = "warm"
-        return self._hold(index, job_id, self.pool.launch(index, job_id, request))
-
-    def reattach(self, job_id: str) -> RunHandle | None:
-        for index in range(self.pool.size):
-            if index in self._busy:
-                continue
-            handle = self.pool.reattach(index, job_id)
-            if handle is not None:
-                return self._hold(index, job_id, handle)
-        return self.cold.reattach(job_id)
-
-    def _hold(self, index: int, job_id: str, handle: RunHandle) -> RunHandle:
-        self._busy[index] = job_id
-
-        def release() -> None:
-            if self._busy.get(index) == job_id:
-                del self._busy[index]
-
-        return _SlotHandle(handle, release)
-
-
-class ManagerSink:
-    """EventSink for an in-process manager: events go to `on_progress(job_id, events)` on the manager's loop."""
-
-    def __init__(self, job_id: str, on_progress, loop: asyncio.AbstractEventLoop):
-        self.job_id, self.on_progress, self.loop = job_id, on_progress, loop
-        self._pending: list = []
-
-    def emit(self, event: dict, force: bool = False) -> None:
-        event = {"time": time.time(), **event}
-        self._pending.append(asyncio.run_coroutine_threadsafe(self.on_progress(self.job_id, [event]), self.loop))
-
-    def close(self) -> None:
-        for f in self._pending:
-            f.result(timeout=30)
-        self._pending = []
-
-
-class _ThreadRunHandle:
-    def __init__(self, trainer: WarmTrainer, job_id: str):
-        self.trainer, self.job_id = trainer, job_id
-
-    async def result(self) -> dict:
-        return await asyncio.to_thread(self.trainer.wait, self.job_id)
-
-    async def cancel(self) -> None:
-        self.trainer.cancel(self.job_id)
-
-
-class InProcessWarmPool:
-    """Warm workers in this process (threads), for a manager without Ray (`jobs.train`-style use, unit tests).
-    `on_progress` is the manager's coroutine, called on `loop`."""
-
-    def __init__(self, trainers: list[WarmTrainer], on_progress, loop: asyncio.AbstractEventLoop):
-        self.trainers, self.on_progress, self.loop = trainers, on_progress, loop
-        self.size = len(trainers)
-
-    def available(self, index: int) -> bool:
-        return True
-
-    def launch(self, index: int, job_id: str, request: dict) -> RunHandle:
-        self.trainers[index].start(job_id, request, ManagerSink(job_id, self.on_progress, self.loop))
-        return _ThreadRunHandle(self.trainers[index], job_id)
-
-    def reattach(self, index: int, job_id: str) -> RunHandle | None:
-        return _ThreadRunHandle(self.trainers[index], job_id) if self.trainers[index].has(job_id) else None
-
-
-__all__ = ["InProcessWarmPool", "JobStopped", "ManagerSink", "WarmPool", "WarmRouter", "WarmTrainer",
-           "input_bytes", "train_single", "warm_ineligibility", "warm_threads"]

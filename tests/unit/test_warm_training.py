@@ -13,7 +13,8 @@ import torch
 
 from clara_ray.resources import load_jsonl, qa_path
 from clara_ray.training.spec import TrainingJobRequest
-from clara_ray.training.warm import InProcessWarmPool, JobStopped, WarmRouter, WarmTrainer, warm_ineligibility
+from clara_ray.training.warm import JobStopped, WarmTrainer, warm_ineligibility
+from clara_ray.training.warm_router import InProcessWarmPool, WarmRouter
 from tests.conftest import roots_in
 from tests.unit.test_job_manager import FakeLauncher
 

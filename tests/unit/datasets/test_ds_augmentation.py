@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from clara_ray.adapters.registry import AdapterRegistry
@@ -71,11 +69,14 @@ async def test_cycle_data_includes_search_results_when_enabled(settings, db, ing
     await loop.start()
     try:
         await loop.add([feedback(i) for i in range(5)])
+        seq = loop.events.last_seq
         await loop.trigger("bau")
-        deadline = asyncio.get_running_loop().time() + 60
-        while not (loop.cycles() and loop.cycles()[0]["status"] != "running" and not loop.running):
-            assert asyncio.get_running_loop().time() < deadline, "the cycle did not finish"
-            await asyncio.sleep(0.05)
+        while True:  # the loop's own event, not a poll: cycle_started, then cycle_finished
+            events = await loop.events.wait(seq, 60)
+            assert events, "the cycle did not finish within 60 s"
+            if any(e["type"] == "cycle_finished" for e in events):
+                break
+            seq = events[-1]["seq"]
     finally:
         await loop.close()
     cycle = loop.cycles()[0]

@@ -13,6 +13,7 @@ from clara_ray.serving.revision_board import InProcessRevisions, RevisionBoard
 from clara_ray.serving.revision_follower import RevisionFollower
 from clara_ray.serving.revisions import (AliasRevision, Cursor, NullPublisher, ReplicaRole, RouterRevision,
                                          Subscriber)
+from tests.waiting import poll
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,16 +77,6 @@ def follow(loop: LoopThread, source, sid: str, hooks, role=ReplicaRole.API, **kw
     return f
 
 
-def wait_until(pred, what: str, timeout: float = 5.0) -> None:
-    """Poll a condition the test cannot await (it changes in the loop thread) with a deadline."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.005)
-
-
 def test_long_poll_returns_at_once_when_behind_then_on_the_next_change_or_none_at_timeout():
     async def scenario():
         board = RevisionBoard()
@@ -132,12 +123,12 @@ def test_publish_returns_only_after_every_follower_applied_the_change(loop):
     gate = loop.run(_event())
     hooks[2].gate = gate  # the third replica is slow to apply
     followers = [follow(loop, fake, f"api-{i}", h) for i, h in enumerate(hooks)]
-    wait_until(lambda: sum(s.waiting for s in board.subscribers()) == 3, "followers did not subscribe")
+    poll(lambda: sum(s.waiting for s in board.subscribers()) == 3, "followers did not subscribe")
 
     results: list = []
     publishing = threading.Thread(target=lambda: results.append(fake.publish_alias(flip("bau", 2))))
     publishing.start()
-    wait_until(lambda: len(hooks[0].moved) == 1 and len(hooks[1].moved) == 1, "fast replicas were not told")
+    poll(lambda: len(hooks[0].moved) == 1 and len(hooks[1].moved) == 1, "fast replicas were not told")
     assert not results and hooks[2].moved == []  # still waiting for the slow replica
     loop.loop.call_soon_threadsafe(gate.set)
     publishing.join(5)
@@ -159,7 +150,7 @@ def test_a_replica_that_does_not_confirm_delays_a_publish_only_up_to_the_ack_tim
     stuck.gate = loop.run(_event())  # never released
     ok = Recorder()
     followers = [follow(loop, fake, "stuck", stuck), follow(loop, fake, "ok", ok)]
-    wait_until(lambda: sum(s.waiting for s in board.subscribers()) == 2, "followers did not subscribe")
+    poll(lambda: sum(s.waiting for s in board.subscribers()) == 2, "followers did not subscribe")
     receipt = fake.publish_alias(flip("bau", 2))
     assert receipt.acked == ["ok"] and receipt.pending == ["stuck"]
     assert receipt.summary() == {"replicas_updated": 1, "replicas_pending": 1}
@@ -173,7 +164,7 @@ def test_router_changes_reach_followers_and_a_new_hub_makes_them_resync(loop):
     fake = InProcessRevisions(board, loop.loop, ack_timeout=5)
     hooks = Recorder()
     f = follow(loop, fake, "api-0", hooks, router_revision=1)
-    wait_until(lambda: board.subscribers() and board.subscribers()[0].waiting, "no subscription")
+    poll(lambda: board.subscribers() and board.subscribers()[0].waiting, "no subscription")
     assert hooks.resyncs == 1  # first contact
     fake.publish_router(RouterRevision(revision=1, settings=RouterSettingsFor(conf_low=0.3)))
     assert hooks.routers == []  # it already applies revision 1 (read from the database at start)
@@ -183,7 +174,7 @@ def test_router_changes_reach_followers_and_a_new_hub_makes_them_resync(loop):
 
     fake.board = new = RevisionBoard()  # the hub restarted: a new epoch, no state
     loop.run(board.publish_alias(flip("x", 1), ack_timeout=0.01))  # ends the long-poll still open on the old one
-    wait_until(lambda: new.subscribers() and new.subscribers()[0].waiting, "did not move to the new hub")
+    poll(lambda: new.subscribers() and new.subscribers()[0].waiting, "did not move to the new hub")
     assert hooks.resyncs == 2
     loop.run(f.stop())
 
@@ -208,7 +199,7 @@ def test_follower_retries_when_the_hub_is_unreachable(loop):
         f.start()
 
     loop.run(start())
-    wait_until(lambda: board.subscribers() and board.subscribers()[0].waiting, "never reached the hub")
+    poll(lambda: board.subscribers() and board.subscribers()[0].waiting, "never reached the hub")
     assert fake.publish_alias(flip("bau", 2)).acked == ["api-0"] and hooks.moved == [flip("bau", 2)]
     loop.run(f.stop())
 
@@ -246,7 +237,7 @@ def replicas(tmp_path, loop):
         return svc
 
     a, b = replica("api-a"), replica("api-b")
-    wait_until(lambda: sum(s.waiting for s in board.subscribers()) == 2, "replicas did not subscribe")
+    poll(lambda: sum(s.waiting for s in board.subscribers()) == 2, "replicas did not subscribe")
     return a, b, replica
 
 
