@@ -30,7 +30,9 @@ class LearningBufferActor(VersionedActor):
     def __init__(self, settings: dict, deploy_version: str):
         super().__init__(deploy_version)
         s = settings_from_dict(settings)
-        evaluation_task = _evaluate.options(num_cpus=s.learning.eval_cpus, num_gpus=s.learning.eval_gpus)
+        # On the training nodes (training.worker_resources): it loads the base and both versions like a trainer.
+        evaluation_task = _evaluate.options(num_cpus=s.learning.eval_cpus, num_gpus=s.learning.eval_gpus,
+                                            resources=s.training.worker_resources)
 
         async def evaluate(request: EvalRequest) -> CycleEvaluation:  # the shell only chooses where it runs
             # On an idle warm trainer (it holds the base: no model load), else a task with the configured resources.

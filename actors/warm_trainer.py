@@ -101,7 +101,7 @@ class RayWarmPool:
             _wait_name_released(name, self.namespace)
         return WarmTrainerActor.options(
             name=name, namespace=self.namespace, num_cpus=s.training.warm_worker_cpus,
-            num_gpus=s.training.warm_worker_gpus,
+            num_gpus=s.training.warm_worker_gpus, resources=s.training.worker_resources,
         ).remote(config, version)
 
     def available(self, index: int) -> bool:

@@ -90,7 +90,9 @@ def main() -> None:
     ap.add_argument("--work-dir", default="", help="default: a temporary folder")
     ap.add_argument("--local", action="store_true", help="ingest in-process instead of Ray Data")
     ap.add_argument("--embedding-threads", type=int, default=1, help="torch threads for query embedding")
-    ap.add_argument("--embed-threads", type=int, default=2, help="torch threads of the ingest embedding actor")
+    ap.add_argument("--embed-threads", type=int, default=2, help="threads of the ingest embedding actor")
+    ap.add_argument("--embedding-backend", default="torch", choices=("torch", "onnx", "onnx-int8"),
+                    help="datasets.embedding_backend for ingest and queries")
     ap.add_argument("--json", default="", help="also write the results here")
     ap.add_argument("--skip-ingest", action="store_true", help="query an existing --work-dir store (same --docs)")
     args = ap.parse_args()
@@ -118,7 +120,8 @@ def main() -> None:
     if not args.local and not args.skip_ingest:
         init_ray(settings)
     svc = DatasetService(settings, dataset_settings=DatasetSettings(
-        embedding_threads=args.embedding_threads, embed_threads=args.embed_threads))
+        embedding_threads=args.embedding_threads, embed_threads=args.embed_threads,
+        embedding_backend=args.embedding_backend, ingest_roots=[str(work)]))
     ingest = {"seconds": None, "docs_per_s": None, "mode": "skipped"} if args.skip_ingest else \
         svc.ingest(IngestRequest(paths=[str(path)], use_ray=not args.local))
     print("ingest:", json.dumps({k: v for k, v in ingest.items() if k != "rejected_examples"}), flush=True)
@@ -146,7 +149,9 @@ def main() -> None:
 
     result = {
         "documents": len(docs), "chunks": stats["chunks"], "database": svc.db.engine.dialect.name,
+        "embedding_backend": args.embedding_backend, "chunks_truncated": ingest.get("chunks_truncated"),
         "ingest_seconds": ingest["seconds"], "ingest_docs_per_s": ingest["docs_per_s"], "ingest_mode": ingest["mode"],
+        "ingest_chunks_per_s": round(ingest["chunks_written"] / ingest["seconds"], 1) if ingest.get("seconds") else None,
         "queries": len(queries),
         "latency_ms": {m: {"p50": round(statistics.median(v), 1), "p95": round(percentile(v, 95), 1)}
                        for m, v in latency.items()},

@@ -28,7 +28,7 @@ def main() -> None:
     from clara_ray.config import load_settings
     from clara_ray.db.engine import Database
     from clara_ray.ray_runtime import init_ray
-    from clara_ray.serving.cpu_engine import CpuEngine
+    from clara_ray.serving.batched_engine import BatchedEngine
     from clara_ray.serving.engine import GenerationRequest
     from clara_ray.serving.testing import build_random_lora
     from clara_ray.training.pipeline import base_model_id, base_model_path
@@ -45,7 +45,7 @@ def main() -> None:
                               base_model=base_model_id(base), trainer_type="LORA", rank=16).id)
 
     # Direct: the same engine class, same adapter, in this process.
-    engine = CpuEngine(base, max_adapters=8)
+    engine = BatchedEngine(base, max_adapters=8)
     engine.load_adapter("v1id", str(folder))
 
     async def direct() -> list[float]:

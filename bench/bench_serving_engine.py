@@ -1,4 +1,4 @@
-"""Benchmark CpuEngine (batched multi-LoRA) against naive peft serving, peft mixed-batch generate and the base model."""
+"""Benchmark BatchedEngine (batched multi-LoRA) against naive peft serving, peft mixed-batch generate and the base model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
-from clara_ray.serving import CpuEngine, GenerationRequest  # noqa: E402
+from clara_ray.serving import BatchedEngine, GenerationRequest  # noqa: E402
 from clara_ray.serving.testing import _WORDS, build_random_lora, build_tiny_llama  # noqa: E402
 
 SIZES = {
@@ -36,14 +36,14 @@ def build(size: str, root: Path, n_adapters: int, rank: int) -> tuple[Path, list
     return base, adapters
 
 
-def make_engine(base: Path, adapters: list[Path], max_batch: int) -> CpuEngine:
-    eng = CpuEngine(base, max_adapters=max(1, len(adapters)), max_batch_size=max_batch, batch_wait_ms=5)
+def make_engine(base: Path, adapters: list[Path], max_batch: int) -> BatchedEngine:
+    eng = BatchedEngine(base, max_adapters=max(1, len(adapters)), max_batch_size=max_batch, batch_wait_ms=5)
     for i, p in enumerate(adapters):
         eng.load_adapter(f"lora{i}", str(p))
     return eng
 
 
-def bench_engine(eng: CpuEngine, reqs: list[GenerationRequest]) -> tuple[float, int]:
+def bench_engine(eng: BatchedEngine, reqs: list[GenerationRequest]) -> tuple[float, int]:
     """All requests submitted concurrently; wall time until the last one finishes."""
 
     async def go(rs):

@@ -8,6 +8,7 @@ An invalid value fails at load with a message naming the field (see `load_settin
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -134,6 +135,24 @@ class TrainingSettings(Section):
     """CPUs reserved per Train worker. Fractional on small machines: whole CPUs starve Ray Data (silent hang)."""
     gpus_per_worker: float = Field(1.0, ge=0)
     """GPUs per Train worker when use_gpu."""
+    sweep_max_concurrent_trials: int = Field(2, ge=1, le=64)
+    """Trials of a sweep running at once unless the sweep sets `max_concurrent_trials`; each is a Ray Train run
+    with the job's workers, so this times their resources must fit the cluster (more trials wait)."""
+    worker_resources: dict[str, float] = {}
+    """Custom Ray resources each Train worker, warm trainer and learning-cycle evaluation task asks for, e.g.
+    `{"trainer": 1}` to keep training on nodes started with `ray start --resources '{"trainer": 4}'` (a cluster
+    without such a node leaves them pending). CPUs and GPUs are set by the fields above, not here."""
+
+    @field_validator("worker_resources")
+    @classmethod
+    def _custom_resources_only(cls, v: dict[str, float]) -> dict[str, float]:
+        builtin = {"CPU", "GPU", "memory", "object_store_memory"} & set(v)
+        if builtin:  # Ray refuses them in `resources`; two places for one number would disagree anyway
+            raise ValueError(f"{sorted(builtin)} are not custom resources: set cpus_per_worker, gpus_per_worker, "
+                             "warm_worker_cpus, warm_worker_gpus or learning.eval_cpus instead")
+        if any(amount <= 0 for amount in v.values()):
+            raise ValueError("every amount must be above 0")
+        return v
     max_failures: int = Field(2, ge=0)
     """Worker failures tolerated per job; training resumes from the latest checkpoint."""
     learning_rate: float | None = Field(None, gt=0)
@@ -240,9 +259,24 @@ class CompletionLogSettings(Section):
     """How long the writer waits for a batch to fill before writing what it has."""
 
 
+def _check_serving_device(value: str) -> str:
+    """serving.device: auto, cpu, cuda or cuda:N (placement.DEVICE_PATTERN; torch is not imported here)."""
+    v = value.strip().lower()
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+        raise ValueError(f"serving.device must be auto, cpu, cuda or cuda:N, not {value!r}")
+    return v
+
+
 class ServingSettings(Section):
-    engine: Literal["cpu", "vllm"] = "cpu"
-    """Inference engine of the LLM replicas: transformers+peft on CPU, or vLLM on GPUs (the `vllm` extra)."""
+    engine: Literal["batched", "vllm"] = "batched"
+    """Inference engine of the LLM replicas: "batched" (transformers + the project's batched multi-LoRA layers:
+    many adapters decoded in one batch, on `device`, CPU or CUDA) or "vllm" (GPU images, the `vllm` extra). The
+    former name "cpu" is still accepted and means "batched"."""
+    _engine_alias = field_validator("engine", mode="before")(lambda cls, v: "batched" if v == "cpu" else v)
+    device: str = "auto"
+    """Torch device of the batched engine: "auto" (cuda when torch sees a CUDA GPU, else cpu), "cpu", "cuda" or
+    "cuda:N". Naming a CUDA device on a machine without one fails when the engine starts. Ignored by vLLM."""
+    _device = field_validator("device")(lambda cls, v: _check_serving_device(v))
     num_replicas: int = Field(1, ge=1)
     """LLM replicas (serve_config.yaml's value wins when deployed from it)."""
     max_adapters_per_replica: int = Field(8, ge=1)
@@ -252,8 +286,9 @@ class ServingSettings(Section):
     """Largest adapter rank a replica accepts; larger ones are refused at load."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights and LoRA dtype of the replicas. "auto" = the model's `torch_dtype`/`dtype` from config.json (float32 if
-    unset; a float16 model runs in float32 on the CPU engine), so real bf16 checkpoints serve in bf16 (half the
-    memory; CPUs without bf16 instructions run it slower: set "float32" there). float16 only on GPU (vLLM)."""
+    unset), so real bf16 checkpoints serve in bf16 (half the memory; CPUs without bf16 instructions run it slower:
+    set "float32" there). On CUDA (batched engine or vLLM) float32, bfloat16 and float16 all run; on the CPU a
+    float16 model under "auto" runs in float32 and an explicit "float16" is refused when the engine starts."""
     max_batch_size: int = Field(16, ge=1)
     """Rows decoded together in one forward pass."""
     batch_wait_ms: float = Field(5.0, ge=0)
@@ -283,6 +318,10 @@ class ServingSettings(Section):
     """vLLM: adapters cached in host memory."""
     vllm_gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     """vLLM: share of GPU memory for weights and KV cache."""
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
+    """vLLM: GPUs one LLM replica spans (Ray Serve LLM reserves them in the replica's placement group)."""
+    vllm_accelerator_type: str | None = Field(None, max_length=40)
+    """vLLM: the GPU type replicas are placed on (Ray's accelerator_type, e.g. "H100", "L4"); None = any GPU."""
     completion_log: CompletionLogSettings = CompletionLogSettings()
     """Durable log of the generations served (feedback by completion id, per-version rating figures)."""
 
@@ -330,6 +369,20 @@ class LearningSettings(Section):
     """Learning rate of cycle jobs. None: `continuous.learning_rate` (itself the base's recipe by default)."""
     epochs: int | None = Field(None, ge=1)
     """Epochs of cycle jobs. None: `continuous.epochs` (itself the base's recipe by default)."""
+    data_uri: str = ""
+    """Where a cycle writes its training file (`<cycle id>.jsonl`), which its job then reads: default
+    `<data_dir>/learning`. On several nodes the job may run on another node than the learning loop: use a folder all
+    of them share or an object-store URI (`s3://bucket/learning`; `storage.object_store_options` and the usual
+    credentials apply). Warm trainers take local input only, so with a remote one cycles train on Ray Train."""
+    self_tune_trials: int = Field(0, ge=0, le=32)
+    """Self-tuning: when an alias's last `self_tune_after_rejections` cycles were all rejected for no improvement,
+    its next cycle trains as a sweep of this many trials over the continuous learning rate (the one in effect, 10x,
+    100x, ...: "no improvement" means too small a step) on its feedback, and a winner the gate promotes becomes the
+    alias's continuous recipe (training/alias_recipes.py). 0 = off."""
+    self_tune_after_rejections: int = Field(2, ge=1, le=20)
+    """Consecutive "no improvement" rejections of an alias's cycles before its next cycle self-tunes."""
+    self_tune_time_budget_seconds: float = Field(1800, gt=0)
+    """Longest a self-tuning sweep runs (its best finished trial is the candidate)."""
     regression_path: str | None = None
     """JSONL of the fixed regression set (default: a fixed sample of the bundled corpus across domains). It is also
     the retained-skills set on which the forgetting budget `max_kl` is measured."""
@@ -444,6 +497,11 @@ class ClaraSettings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.model.cache_dir or self.storage.data_dir / "models"
+
+    @property
+    def learning_data_uri(self) -> str:
+        """Where learning cycles write their training files: `learning.data_uri`, else `<data_dir>/learning`."""
+        return self.learning.data_uri.rstrip("/") or str(self.storage.data_dir / "learning")
 
 
 class ConfigError(ValueError):

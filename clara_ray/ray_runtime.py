@@ -102,4 +102,11 @@ def init_ray(settings: ClaraSettings, **kwargs):
         check_cluster_answers(address)
         args["address"] = address
     args.update(kwargs)
-    return ray.init(**args)
+    context = ray.init(**args)
+    if address is None:
+        # Register the fresh cluster as the machine's current one, as `ray start` does. Ray's own processes find
+        # "their" cluster through that file when they use the State API (Ray Train's placement-group cleaner, which
+        # frees a killed run's workers' CPUs); a file left by a dead `ray start` would send them there and they would
+        # never free anything (a cancelled sweep kept its trials' CPUs).
+        ray._private.utils.write_ray_address(context.address_info["gcs_address"])
+    return context

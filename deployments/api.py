@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from ray import serve
 
@@ -11,19 +11,24 @@ from actors.job_manager import get_or_create_job_manager
 from actors.learning_buffer import get_or_create_learning_buffer
 from actors.revision_hub import get_or_create_revision_hub
 from clara_ray.api.app import build_app
-from clara_ray.config import settings_from_dict
+from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.datasets.service import DatasetService
 from clara_ray.db.engine import Database
+from clara_ray.model.chat_format import closing_token_ids, resolve_chat_template
+from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.catalog import ResolvedModel
 from clara_ray.serving.completion_log import CompletionLog
 from clara_ray.serving.engine import GenerationRequest, GenerationResult, StreamChunk
+from clara_ray.serving.model_defaults import SamplingDefaults
 from clara_ray.serving.revision_client import RayRevisionClient
 from clara_ray.serving.revision_follower import RevisionFollower
 from clara_ray.serving.revision_hooks import ApiReplicaHooks
 from clara_ray.serving.revisions import ReplicaRole
 from clara_ray.serving.router import offline_embedder
 from clara_ray.serving.service import ServingService
-from clara_ray.training.pipeline import base_model_path
+from clara_ray.training.alias_recipes import AliasRecipes
+from clara_ray.training.pipeline import base_model_id, base_model_path
+from deployments.serve_llm import ServeLLMBackend
 
 
 class ReplicaBackend:
@@ -47,10 +52,23 @@ class ReplicaBackend:
         return await self.handle.stats.remote()
 
 
+def llm_backend(s: ClaraSettings, handle, llm_request: Callable[[dict], Any] | None = None):
+    """The LLM replicas as the serving service sees them: ours (LoraLLM), or Ray Serve LLM's for engine "vllm"."""
+    if s.serving.engine != "vllm":
+        return ReplicaBackend(handle)
+    base = base_model_path(s)
+    tokenizer = load_tokenizer(base, resolve_chat_template(s.model.chat_template))
+    return ServeLLMBackend(handle, base_id=base_model_id(base), defaults=SamplingDefaults.from_model_folder(base),
+                           stop_token_ids=closing_token_ids(tokenizer),
+                           **({"make_request": llm_request} if llm_request else {}))
+
+
 @serve.deployment(name="ClaraApi", ray_actor_options={"num_cpus": 0.1})
 @serve.ingress()
 class ClaraApi:
-    def __init__(self, settings: dict, llm_handle=None):
+    def __init__(self, settings: dict, llm_handle=None, llm_request: Callable[[dict], Any] | None = None):
+        """`llm_handle`: the LoraLLM deployment; `llm_request`: how a Ray Serve LLM replica takes a completion body
+        (default Ray's CompletionRequest; tests of the ingress swap in a server that takes the dict)."""
         s = settings_from_dict(settings)
         db = Database(s.storage.database_url)
         self._completions = CompletionLog(db, s.serving.completion_log)  # every answer this replica serves
@@ -59,7 +77,7 @@ class ClaraApi:
         self._revisions = RayRevisionClient(s.ray.namespace, ack_timeout=s.serving.revision_ack_timeout_seconds,
                                             handle=get_or_create_revision_hub(
                                                 s.ray.namespace, stale_after=s.serving.revision_stale_after_seconds))
-        serving = ServingService(s, db, ReplicaBackend(llm_handle), base_model_path=base_model_path(s),
+        serving = ServingService(s, db, llm_backend(s, llm_handle, llm_request), base_model_path=base_model_path(s),
                                  embed=offline_embedder() if s.router.use_embeddings else None,
                                  completions=self._completions, revisions=self._revisions) \
             if llm_handle is not None else None
@@ -77,6 +95,7 @@ class ClaraApi:
             learning=LearningBufferClient(get_or_create_learning_buffer(s)),
             datasets=DatasetService(s, db),
             completions=self._completions,
+            recipes=AliasRecipes(db),
         )
 
     def __del__(self):

@@ -1,5 +1,5 @@
 """An in-process serving stack for API tests: the tiny base, alias `baurecht` with two random LoRA versions (v1
-active), the CPU engine behind ServingService, and the completion log."""
+active), the batched engine (on the CPU) behind ServingService, and the completion log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from clara_ray.adapters.store import AdapterStore
 from clara_ray.config import ClaraSettings, load_settings
 from clara_ray.db.engine import Database
 from clara_ray.serving.completion_log import CompletionLog
-from clara_ray.serving.cpu_engine import CpuEngine
+from clara_ray.serving.batched_engine import BatchedEngine
 from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
 from clara_ray.serving.service import ServingService
 from clara_ray.serving.testing import build_random_lora
@@ -43,7 +43,7 @@ def serving_world(root: Path, *, max_new_tokens: int, max_prompt_tokens: int = 9
                            base_model=base_model_id(base), trainer_type="LORA", rank=8, domain="baurecht")
         if v == 0:
             reg.activate(row.id)
-    engine = CpuEngine(base, max_adapters=2, max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens)
+    engine = BatchedEngine(base, max_adapters=2, max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens)
     completions = CompletionLog(db, settings.serving.completion_log)
     loader = AdapterLoader(engine, store, root / "cache", base_model_id(base))
     service = ServingService(settings, db, LocalBackend(engine, loader), base_model_path=base,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -99,15 +100,21 @@ class AdapterStore:
             return Path(path)
         target = Path(cache_dir) / hashlib.sha256(uri.encode()).hexdigest()[:24]
         if not (target / "adapter_config.json").is_file():
-            tmp = target.with_suffix(".tmp")
+            # The cache may be a volume several replicas share: each downloads into a folder of its own and renames
+            # it into place (atomic); a replica that loses the race keeps the winner's identical copy.
+            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.tmp")
 
             def download() -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
                 fs.get(path.rstrip("/") + "/", str(tmp), recursive=True)
 
             self._remote(download)
-            shutil.rmtree(target, ignore_errors=True)
-            tmp.rename(target)
+            try:
+                tmp.rename(target)
+            except OSError:
+                if not (target / "adapter_config.json").is_file():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
         return target
 
     def delete(self, uri: str) -> None:

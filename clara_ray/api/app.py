@@ -7,8 +7,8 @@ import asyncio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from clara_ray.api import (completion_routes, dataset_routes, learning_routes, me_routes, openai_routes, serving_routes,
-                           training_routes)
+from clara_ray.api import (completion_routes, dataset_routes, learning_routes, me_routes, openai_routes,
+                           recipe_routes, serving_routes, training_routes)
 from clara_ray.api.auth import PUBLIC, require, warn_if_open
 from clara_ray.api.errors import install_error_handlers
 from clara_ray.config import ClaraSettings
@@ -16,12 +16,12 @@ from clara_ray.console import routes as console_routes
 from clara_ray.security.install import install_security
 from clara_ray.serving.service import Call
 
-BACKENDS = ("jobs", "serving", "datasets", "learning", "completions")
+BACKENDS = ("jobs", "serving", "datasets", "learning", "completions", "recipes")
 
 
 def build_app(settings: ClaraSettings, **backends) -> FastAPI:
     """All routes. `backends`: jobs (job manager), serving (ServingService), datasets, learning, completions
-    (CompletionLog)."""
+    (CompletionLog), recipes (AliasRecipes)."""
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise TypeError(f"unknown backends {sorted(unknown)}")
@@ -33,8 +33,8 @@ def build_app(settings: ClaraSettings, **backends) -> FastAPI:
     warn_if_open(settings.security.mode)
     install_error_handlers(app)
     install_security(app, settings)  # auth modes, audit, rate limits, HTTPS-only, GET /api/audit
-    for module in (training_routes, serving_routes, openai_routes, learning_routes, completion_routes, dataset_routes,
-                   me_routes, console_routes):
+    for module in (training_routes, recipe_routes, serving_routes, openai_routes, learning_routes, completion_routes,
+                   dataset_routes, me_routes, console_routes):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"], dependencies=[require(PUBLIC)])

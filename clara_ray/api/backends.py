@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 LABELS = {"jobs": "training job manager", "serving": "serving backend", "learning": "learning loop",
-          "datasets": "dataset service", "completions": "completion log"}
+          "datasets": "dataset service", "completions": "completion log",
+          "recipes": "alias recipe store"}
 
 
 class BackendUnavailable(RuntimeError):

@@ -20,7 +20,7 @@ from clara_ray.training.prepare import DataError
 from clara_ray.serving.engine import AdapterIncompatible, AdapterNotFound, EngineOverloaded, PromptTooLong
 from clara_ray.serving.service import RequestRejected
 from clara_ray.learning.loop import NothingToTrain
-from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound, StoreUnavailable
+from clara_ray.datasets.errors import DatasetInputError, DatasetNotFound, EmbeddingModelMismatch, StoreUnavailable
 from clara_ray.training.job_store import IllegalTransition, JobNotFound
 from clara_ray.serving.completion_log import CompletionNotFound
 from clara_ray.learning.feedback_refs import InvalidFeedbackReference
@@ -57,6 +57,7 @@ STATUS_BY_ERROR: list[tuple[type[BaseException], int]] = [
     (DatasetNotFound, 404),
     (DatasetInputError, 422),  # message starts with the offending field
     (StoreUnavailable, 503),
+    (EmbeddingModelMismatch, 409),  # datasets.embedding_model is not the model that built the vector index
     (BackendUnavailable, 503),
     (CompletionNotFound, 404),  # also another caller's completion: ids of others do not leak
     (InvalidFeedbackReference, 422),  # message starts with the offending field

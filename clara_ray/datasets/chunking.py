@@ -1,45 +1,133 @@
-"""Split a document into search chunks: paragraphs packed up to a character budget, long paragraphs cut with overlap."""
+"""Split a document into search chunks sized in tokens of the embedding model's tokenizer (paragraphs kept when they fit)."""
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Protocol
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
-def _split_long(par: str, size: int, overlap: int) -> list[str]:
-    # Cut at sentence ends where possible; a sentence longer than `size` is cut hard.
+class TokenCounter(Protocol):
+    """What chunking needs from a tokenizer: token counts and the character span of every token."""
+
+    def count(self, text: str) -> int: ...
+
+    def spans(self, text: str) -> list[tuple[int, int]]: ...
+
+
+class ModelTokens:
+    """TokenCounter over a Hugging Face fast tokenizer (the one inside the sentence-transformers model folder)."""
+
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+        # [CLS] and [SEP] for BERT, <s> and </s> for XLM-R: they take window positions but hold no text.
+        self.special = tokenizer.num_special_tokens_to_add(pair=False)
+
+    def count(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        return [tuple(o) for o in self.tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+
+    def text_window(self, max_seq_length: int) -> int:
+        """Tokens of text the model embeds when it truncates at `max_seq_length` (special tokens included there)."""
+        return max_seq_length - self.special
+
+
+@functools.lru_cache(maxsize=4)
+def model_tokens(model: str) -> ModelTokens:
+    """The embedding model's tokenizer (loaded once per process: Ray Data tasks reuse it), without the model."""
+    from transformers import AutoTokenizer
+
+    from clara_ray.datasets.embedding import model_path
+
+    return ModelTokens(AutoTokenizer.from_pretrained(model_path(model)))
+
+
+def _word_starts(text: str, spans: list[tuple[int, int]]) -> list[bool]:
+    # A token continuing a word ("##ung") directly follows a letter or digit: never cut before it.
+    return [i == 0 or s == 0 or not (text[s - 1].isalnum() and spans[i - 1][1] == s) for i, (s, _) in enumerate(spans)]
+
+
+def _hard_cut(text: str, tok: TokenCounter, size: int, overlap: int) -> list[str]:
+    """A sentence longer than `size` tokens: windows of at most `size` tokens, cut at word starts, `overlap` repeated."""
+    spans = tok.spans(text)
+    starts = _word_starts(text, spans)
+    out, i, n = [], 0, len(spans)
+    while i < n:
+        end = min(i + size, n)
+        if end < n:  # back off to a word start unless the word alone is longer than the window
+            back = next((j for j in range(end, i, -1) if starts[j]), end)
+            end = back
+        out.append(text[spans[i][0]:spans[end - 1][1]].strip())
+        if end >= n:
+            break
+        nxt = max(end - overlap, i + 1)
+        while nxt < end and not starts[nxt]:
+            nxt += 1
+        i = nxt
+    return [p for p in out if p]
+
+
+def _tail(text: str, tok: TokenCounter, overlap: int) -> str:
+    """The last `overlap` tokens of `text`, starting at a word start ("" when overlap is 0)."""
+    if overlap <= 0:
+        return ""
+    spans = tok.spans(text)
+    if len(spans) <= overlap:
+        return text
+    starts = _word_starts(text, spans)
+    i = next((j for j in range(len(spans) - overlap, len(spans)) if starts[j]), len(spans))
+    return text[spans[i][0]:].strip() if i < len(spans) else ""
+
+
+def _split_long(par: str, tok: TokenCounter, size: int, overlap: int) -> list[str]:
+    # Sentences packed up to `size` tokens; each new piece starts with the previous piece's last `overlap` tokens.
     pieces, cur = [], ""
     for sent in _SENTENCE_END.split(par):
-        while len(sent) > size:
-            pieces.append((cur + " " + sent[:size]).strip() if cur else sent[:size])
-            cur, sent = "", sent[max(size - overlap, 1):]
-        if cur and len(cur) + 1 + len(sent) > size:
-            pieces.append(cur)
-            cur = cur[-overlap:].lstrip() + " " + sent if overlap else sent
-        else:
-            cur = f"{cur} {sent}".strip()
+        if tok.count(sent) > size:
+            if cur:
+                pieces.append(cur)
+            pieces.extend(_hard_cut(sent, tok, size, overlap))
+            cur = ""
+            continue
+        joined = f"{cur} {sent}" if cur else sent
+        if tok.count(joined) <= size:
+            cur = joined
+            continue
+        pieces.append(cur)
+        tail = _tail(cur, tok, overlap)
+        cur = f"{tail} {sent}" if tail and tok.count(f"{tail} {sent}") <= size else sent
     if cur:
         pieces.append(cur)
     return pieces
 
 
-def chunk_text(text: str, size: int = 600, overlap: int = 80) -> list[str]:
-    """Chunks of at most ~`size` characters, paragraph boundaries kept whenever a paragraph fits."""
-    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+def chunk_text(text: str, tok: TokenCounter, size: int, overlap: int = 0) -> list[str]:
+    """Chunks of at most `size` tokens (as `tok` counts them): paragraphs are packed whole whenever they fit, a longer
+    paragraph is cut at sentence ends (a longer sentence at word starts) with `overlap` tokens repeated."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1 token, not {size}")
+    overlap = min(max(overlap, 0), size // 2)  # an overlap near the size would make no progress
+    paras = [p.strip() for p in _PARAGRAPHS.split(text) if p.strip()]
     chunks, cur = [], ""
     for p in paras:
-        for piece in ([p] if len(p) <= size else _split_long(p, size, overlap)):
-            if cur and len(cur) + 2 + len(piece) > size:
+        for piece in ([p] if tok.count(p) <= size else _split_long(p, tok, size, overlap)):
+            joined = f"{cur}\n\n{piece}" if cur else piece
+            if cur and tok.count(joined) > size:
                 chunks.append(cur)
                 cur = piece
             else:
-                cur = f"{cur}\n\n{piece}" if cur else piece
+                cur = joined
     if cur:
-        # A short tail (often boilerplate such as a costs sentence) joins the previous chunk: tiny chunks embed
-        # close to the corpus centre and would match every query.
-        if chunks and len(cur) < size // 3:
-            chunks[-1] = f"{chunks[-1]}\n\n{cur}"
+        # A short tail (often boilerplate such as a costs sentence) joins the previous chunk when it fits: tiny
+        # chunks embed close to the corpus centre and would match every query.
+        joined = f"{chunks[-1]}\n\n{cur}" if chunks else ""
+        if chunks and tok.count(cur) < size // 3 and tok.count(joined) <= size:
+            chunks[-1] = joined
         else:
             chunks.append(cur)
     return chunks or [text.strip()]

@@ -17,3 +17,19 @@ class DatasetInputError(ValueError):
 
 class StoreUnavailable(RuntimeError):
     """A backing store (Chroma server, Neo4j) cannot be reached (503)."""
+
+
+class EmbeddingModelMismatch(RuntimeError):
+    """The configured `datasets.embedding_model` is not the model that built the vector index (409): its vectors
+    would be compared with vectors of another model. Names both models."""
+
+    def __init__(self, indexed: dict, configured: dict):
+        def show(m: dict) -> str:
+            dim = f", {m['embedding_dim']} dimensions" if m.get("embedding_dim") else ""
+            return f"{m.get('embedding_model')!r} (fingerprint {m.get('embedding_fingerprint')}{dim})"
+
+        super().__init__(
+            f"datasets.embedding_model is {show(configured)}, but the vector index was built with {show(indexed)}: "
+            f"set datasets.embedding_model back to {indexed.get('embedding_model')!r}, or re-ingest the corpus into "
+            f"a new collection (datasets.collection) with the new model")
+        self.indexed, self.configured = indexed, configured

@@ -91,21 +91,43 @@ class DatasetService:
 
                 c = self.cfg
                 self._embedder = shared_embedder(c.embedding_model, c.embedding_max_tokens, c.embedding_batch_size,
-                                                 c.embedding_threads)
-            return self._embedder
+                                                 c.embedding_threads, c.embedding_backend)
+            emb = self._embedder
+        # Every query: the collection's model record is read from memory, so this costs nothing, and a query never
+        # compares its vector with an index built by another model.
+        self.stores.vector.ensure_model(emb.name, emb.fingerprint, emb.dim)
+        return emb
+
+    def _ingest_model(self, local: bool) -> tuple[str, str]:
+        """(name, fingerprint) of the model this ingest embeds with; checked against the index before any work."""
+        if local:
+            emb = self.embedder()  # checks the index too
+            return emb.name, emb.fingerprint
+        from clara_ray.datasets.embedding import model_fingerprint
+
+        name = self.cfg.embedding_model
+        try:
+            fingerprint = model_fingerprint(name)
+        except ValueError as e:
+            raise DatasetInputError(str(e), "datasets.embedding_model") from None
+        self.stores.vector.ensure_model(name, fingerprint)
+        return name, fingerprint
 
     def _embed_cfg(self) -> dict:
         c = self.cfg
         return {"model": c.embedding_model, "max_tokens": c.embedding_max_tokens, "batch_size": c.embedding_batch_size,
-                "threads": c.embed_threads}
+                "threads": c.embed_threads, "backend": c.embedding_backend}
 
     def ingest(self, req: IngestRequest) -> dict:
         if bool(req.paths) == bool(req.documents):
             raise DatasetInputError("give exactly one of 'paths' or 'documents'", "paths")
         c = self.cfg
         paths = self._roots(c.ingest_roots, "datasets.ingest_roots").check_all(req.paths or [], "paths")
-        opts = IngestOptions(c.chunk_chars, c.chunk_overlap, c.keywords_per_document, dict(req.defaults))
+        opts = IngestOptions(model=c.embedding_model, max_tokens=c.embedding_max_tokens, chunk_tokens=c.chunk_tokens,
+                             chunk_overlap_tokens=c.chunk_overlap_tokens, keywords=c.keywords_per_document,
+                             defaults=dict(req.defaults))
         local = not req.use_ray or req.documents is not None
+        model = self._ingest_model(local)  # another model than the index's fails here, before any cluster starts
         if not local:
             import ray
 
@@ -116,7 +138,7 @@ class DatasetService:
                 init_ray(self.settings)
         with self._ingest_lock:  # one writer at a time for the embedded stores
             return run_ingest(self.stores, paths or None, records=req.documents, opts=opts, use_ray=not local,
-                              force=req.force, embed_cfg=self._embed_cfg(), batch_docs=c.write_batch_docs,
+                              force=req.force, embed_cfg=self._embed_cfg(), batch_docs=c.write_batch_docs, model=model,
                               cpus={"ingest": c.ingest_cpus, "embed": c.embed_cpus,
                                     "embed_concurrency": c.embed_concurrency},
                               embedder=self.embedder() if local else None)

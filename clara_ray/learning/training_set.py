@@ -37,6 +37,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol, Sequence
 
+import fsspec
 from pydantic import BaseModel
 
 from clara_ray.adapters.registry import AdapterRegistry
@@ -116,12 +117,17 @@ class TrainingSet:
     rows: list[dict]
     counts: TrainingSetCounts
 
-    def write(self, path: Path) -> None:
-        """JSONL, one row a line (the CONTINUOUS job's data path)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as f:
-            for row in self.rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def write(self, uri: str | Path, options: dict | None = None) -> None:
+        """JSONL, one row a line (the CONTINUOUS job's data path): a local file, or any fsspec URI (`options`: the
+        object store's, for remote ones)."""
+        uri = str(uri)
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.rows)
+        if "://" not in uri:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            Path(uri).write_text(text, encoding="utf-8")
+            return
+        with fsspec.open(uri, "w", encoding="utf-8", **(options or {})) as f:
+            f.write(text)
 
 
 def _hash(item: list[dict] | str) -> str:

@@ -1,4 +1,4 @@
-"""Serving: engine interface and the CPU multi-LoRA engine (no Ray, no HTTP)."""
+"""Serving: engine interface and the batched multi-LoRA engine on CPU or CUDA (no Ray, no HTTP)."""
 
 from .engine import (
     AdapterIncompatible,
@@ -14,7 +14,7 @@ from .engine import (
 __all__ = [
     "AdapterIncompatible",
     "AdapterNotFound",
-    "CpuEngine",
+    "BatchedEngine",
     "Engine",
     "EngineError",
     "EngineOverloaded",
@@ -25,9 +25,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # CpuEngine pulls in torch/transformers; import it lazily so the interface stays light.
-    if name == "CpuEngine":
-        from .cpu_engine import CpuEngine
+    # BatchedEngine pulls in torch/transformers; import it lazily so the interface stays light.
+    if name == "BatchedEngine":
+        from .batched_engine import BatchedEngine
 
-        return CpuEngine
+        return BatchedEngine
     raise AttributeError(name)

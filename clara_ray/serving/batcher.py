@@ -9,6 +9,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 _HEADROOM = 32  # extra cache positions allocated so most decode steps write in place
+_CPU = torch.device("cpu")
 
 
 class BufferedLayer(DynamicLayer):
@@ -41,20 +42,24 @@ class BufferedLayer(DynamicLayer):
 
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Bool "may attend" -> additive float mask (0 / dtype min). Fully masked rows (pad queries) stay finite."""
-    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+    """Bool "may attend" -> additive float mask (0 / dtype min) on `allowed`'s device. Fully masked rows (pad
+    queries) stay finite."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
 
 
-def prefill_inputs(prompts: Sequence[Sequence[int]], pad_id: int, dtype: torch.dtype):
-    """Left-padded prefill tensors: ids [n, P], pad mask [n, P] (bool), position ids [n, P], 4-D mask [n, 1, P, P]."""
+def prefill_inputs(prompts: Sequence[Sequence[int]], pad_id: int, dtype: torch.dtype, device: torch.device = _CPU):
+    """Left-padded prefill tensors on `device`: ids [n, P], pad mask [n, P] (bool), position ids [n, P], 4-D mask
+    [n, 1, P, P]. Ids and pad mask are built on the CPU and copied over once (one transfer each, not one per row);
+    the rest is computed on `device`."""
     n, p = len(prompts), max(len(x) for x in prompts)
     ids = torch.full((n, p), pad_id, dtype=torch.long)
     mask = torch.zeros((n, p), dtype=torch.bool)
     for i, x in enumerate(prompts):
         ids[i, p - len(x) :] = torch.tensor(x, dtype=torch.long)
         mask[i, p - len(x) :] = True
+    ids, mask = ids.to(device), mask.to(device)  # no-ops on the CPU
     pos = (mask.long().cumsum(1) - 1).clamp_(min=0)
-    causal = torch.ones(p, p, dtype=torch.bool).tril_()
+    causal = torch.ones(p, p, dtype=torch.bool, device=device).tril_()
     attn = additive_mask((causal[None] & mask[:, None, :])[:, None], dtype)
     return ids, mask, pos, attn
 
@@ -84,15 +89,17 @@ def prefill_groups(lengths: Sequence[int], overhead_tokens: float) -> list[list[
 
 class DecodeBatch:
     """Rows decoding together. Row i: KV cache row i (left-padded, `mask[i]` marks real positions),
-    next position id `pos[i]`, and `last[i]`, the sampled token not yet fed to the model."""
+    next position id `pos[i]`, and `last[i]`, the sampled token not yet fed to the model.
+    Every tensor lives on `device` (the model's)."""
 
-    def __init__(self, num_layers: int):
+    def __init__(self, num_layers: int, device: torch.device = _CPU):
         self.num_layers = num_layers
+        self.device = device
         self.rows: list = []
         self.layers: list[BufferedLayer] = []
-        self.mask = torch.zeros((0, 0), dtype=torch.bool)  # [B, T]
-        self.pos = torch.zeros(0, dtype=torch.long)  # [B]
-        self.last = torch.zeros(0, dtype=torch.long)  # [B]
+        self.mask = torch.zeros((0, 0), dtype=torch.bool, device=device)  # [B, T]
+        self.pos = torch.zeros(0, dtype=torch.long, device=device)  # [B]
+        self.last = torch.zeros(0, dtype=torch.long, device=device)  # [B]
         self.lora = None  # gathered LoRA operands for this composition (multi_lora.BatchLora)
 
     def __len__(self) -> int:
@@ -119,7 +126,7 @@ class DecodeBatch:
     def add(self, rows: list, cache: DynamicCache, mask: torch.Tensor, pos: torch.Tensor, last: torch.Tensor) -> None:
         """Append prefilled rows; `cache`/`mask` [n, P] come from their prefill, `rows` are their indices in it
         (pairs of (index, row)). Left-pads whichever side is shorter."""
-        idx = torch.tensor([i for i, _ in rows], dtype=torch.long)
+        idx = torch.tensor([i for i, _ in rows], dtype=torch.long, device=self.device)
         rows = [r for _, r in rows]
         mask = mask.index_select(0, idx)
         start = int(mask.any(0).long().argmax())
@@ -143,7 +150,7 @@ class DecodeBatch:
             k[:ba, :, t - ta :], k[ba:, :, t - tn :] = ka, kn
             v[:ba, :, t - ta :], v[ba:, :, t - tn :] = va, vn
             kv.append((k, v))
-        m = torch.zeros((len(self.rows) + len(rows), t), dtype=torch.bool)
+        m = torch.zeros((len(self.rows) + len(rows), t), dtype=torch.bool, device=self.device)
         m[: len(self.rows), t - ta :], m[len(self.rows) :, t - tn :] = self.mask, mask
         self._rebuild(kv)
         self.mask = m
@@ -157,9 +164,9 @@ class DecodeBatch:
         if len(keep) == len(self.rows):
             return
         if not keep:
-            self.__init__(self.num_layers)
+            self.__init__(self.num_layers, self.device)
             return
-        idx = torch.tensor(keep, dtype=torch.long)
+        idx = torch.tensor(keep, dtype=torch.long, device=self.device)
         mask = self.mask.index_select(0, idx)
         start = int(mask.any(0).long().argmax())  # first column some kept row attends to
         self._rebuild(
@@ -172,6 +179,6 @@ class DecodeBatch:
 
     def decode_inputs(self, dtype: torch.dtype):
         """Inputs of one decode step; appends the new token's column to the pad mask."""
-        self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=torch.bool)], dim=1)
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
         attn = additive_mask(self.mask[:, None, None, :], dtype)  # [B, 1, 1, T+1]
         return self.last[:, None], attn, self.pos[:, None]

@@ -1,4 +1,6 @@
-"""Build the configured engine for an LLM replica: the CPU multi-LoRA engine or vLLM."""
+"""Build the engine of one of our LLM replicas (deployments/llm.py): the batched multi-LoRA engine on CPU or CUDA.
+
+`serving.engine: vllm` has no engine here: Ray Serve LLM's own replicas serve it (deployments/serve_llm.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,12 @@ from clara_ray.serving.engine import Engine
 def build_engine(settings: ClaraSettings, base_model_path: str) -> Engine:
     s = settings.serving
     if s.engine == "vllm":
-        from clara_ray.serving.vllm_engine import VllmEngine
+        raise ValueError("serving.engine 'vllm' runs on Ray Serve LLM's replicas, not in LoraLLM")
+    from clara_ray.serving.batched_engine import BatchedEngine
 
-        return VllmEngine(base_model_path, settings)
-    from clara_ray.serving.cpu_engine import CpuEngine
-
-    return CpuEngine(base_model_path, max_adapters=s.max_adapters_per_replica, max_lora_rank=s.max_lora_rank,
-                     max_batch_size=s.max_batch_size, batch_wait_ms=s.batch_wait_ms,
-                     max_prompt_tokens=s.max_prompt_tokens, max_new_tokens=s.max_new_tokens, dtype=s.dtype,
-                     base_aliases=settings.model.base_model_aliases,
-                     chat_template=resolve_chat_template(settings.model.chat_template))
+    # serving.device "auto" resolves inside the engine (placement.resolve_device): cuda when visible, else cpu.
+    return BatchedEngine(base_model_path, max_adapters=s.max_adapters_per_replica, max_lora_rank=s.max_lora_rank,
+                         max_batch_size=s.max_batch_size, batch_wait_ms=s.batch_wait_ms,
+                         max_prompt_tokens=s.max_prompt_tokens, max_new_tokens=s.max_new_tokens, dtype=s.dtype,
+                         device=s.device, base_aliases=settings.model.base_model_aliases,
+                         chat_template=resolve_chat_template(settings.model.chat_template))

@@ -1,4 +1,4 @@
-"""Per-row token choice of the CPU engine (temperature, top-p, penalties, logprobs) and its weight dtype."""
+"""Per-row token choice of the batched engine (temperature, top-p, penalties, logprobs), on the logits' device."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import Callable
 import torch
 
 from .engine import TokenLogprob, TopLogprob
-from .model_defaults import model_dtype
 
 GREEDY_BELOW = 1e-5  # temperatures under this decode greedily (dividing logits by ~0 overflows float32)
 
 
 def sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
+    """One token id from a row [V] (float32); `gen` must live on the logits' device (torch.multinomial's rule)."""
     probs = torch.softmax(logits / temperature, dim=-1)  # logits: [V] float32
     if top_p < 1.0:
         p_sorted, order = probs.sort(descending=True)
@@ -29,8 +29,8 @@ def penalise_output(logits: torch.Tensor, output: list[int], presence: float, fr
     """OpenAI presence/frequency penalties in place on one row [V], over the tokens generated so far:
     logit[t] -= presence * (t occurred) + frequency * count(t)."""
     counts = Counter(output)
-    idx = torch.tensor(list(counts), dtype=torch.long)
-    n = torch.tensor(list(counts.values()), dtype=logits.dtype)
+    idx = torch.tensor(list(counts), dtype=torch.long, device=logits.device)
+    n = torch.tensor(list(counts.values()), dtype=logits.dtype, device=logits.device)
     logits.index_add_(0, idx, -(presence + frequency * n))
 
 
@@ -46,17 +46,7 @@ def token_logprobs(logits: torch.Tensor, token: int, top: int, text: Callable[[i
 
 def penalise(logits: torch.Tensor, seen: list[int], penalty: float) -> None:
     """CTRL repetition penalty in place on one row [V]: seen tokens' logits / penalty if > 0, else * penalty."""
-    idx = torch.tensor(seen, dtype=torch.long)
+    idx = torch.tensor(seen, dtype=torch.long, device=logits.device)
     vals = logits.gather(0, idx)
     logits.scatter_(0, idx, torch.where(vals > 0, vals / penalty, vals * penalty))
 
-
-def engine_dtype(base: str, dtype: str | torch.dtype) -> torch.dtype:
-    """Torch dtype of the engine. `auto`: config.json's (float16 checkpoints run in float32); float16 is refused."""
-    if dtype == "auto":
-        dtype = model_dtype(base) or "float32"
-        dtype = dtype if dtype in ("float32", "bfloat16") else "float32"
-    resolved = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    if resolved not in (torch.float32, torch.bfloat16):
-        raise ValueError(f"CpuEngine runs float32 or bfloat16, not {resolved} (float16 is for GPU engines)")
-    return resolved

@@ -197,6 +197,8 @@ class JobManager:
             elif kind == "eval":
                 latest["perplexity"] = e["perplexity"]
                 total = e.get("total_steps") or total
+            elif kind == "trial":  # a sweep: the whole trial table (training/tune_sweep.py TrialBoard)
+                latest["trials"] = e["trials"]
             elif kind == "data":
                 latest["data"] = {k: v for k, v in e.items() if k not in ("kind", "time")}
             await self.events.publish("metrics_update", {"job_id": job_id, **e})

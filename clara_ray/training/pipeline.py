@@ -20,6 +20,7 @@ from clara_ray.db.tables import DatasetRecord, new_id
 from clara_ray.model.chat_format import TemplateError, check_chat_template, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.server_paths import PROJECT_DIR
+from clara_ray.training.alias_recipes import AliasRecipes, RecipeValues
 from clara_ray.training.spec import TrainerType, TrainingJobRequest, TrainPlan, check_data_paths, resolve_plan
 
 log = logging.getLogger("clara.pipeline")
@@ -110,12 +111,15 @@ class TrainingPipeline:
                                     what=f"parent {parent.name}@v{parent.version}", error=DataError)
         parent_path = str(self.store.local_path(parent.uri, self.settings.storage.data_dir / "adapter-cache")) \
             if parent else None
-        plan = resolve_plan(job_id, req, self.settings, base_model_path=base, parent_adapter_path=parent_path)
+        recipe = AliasRecipes(self.db).values_for(req.name, continuous=req.trainer_type == TrainerType.CONTINUOUS)
+        plan = resolve_plan(job_id, req, self.settings, base_model_path=base, parent_adapter_path=parent_path,
+                            alias_recipe=recipe)
         return base, parent, plan
 
     def run(self, job_id: str, req: TrainingJobRequest, *, progress_actor: str | None = None,
             namespace: str | None = None, on_event=None) -> JobResult:
         from clara_ray.training.ray_loop import fit
+        from clara_ray.training.tune_sweep import run_sweep
 
         emit = on_event or (lambda e: None)
         t0 = time.time()
@@ -123,19 +127,37 @@ class TrainingPipeline:
         data = self.prepare_data(req, plan)
         emit({"kind": "data", **{k: v for k, v in data.stats.items() if k != "rejected_examples"}})
         t_data = time.time()
-        metrics, adapter_dir = fit(plan, data.train_blocks, data.val_blocks,
-                                   progress_actor=progress_actor, namespace=namespace)
+        sweep = None
+        if req.sweep is not None:
+            outcome = run_sweep(plan, req.sweep, data.train_blocks, data.val_blocks, on_event=emit,
+                                max_concurrent=self.settings.training.sweep_max_concurrent_trials)
+            plan, metrics, adapter_dir = outcome.plan, outcome.metrics, outcome.adapter_dir
+            sweep = {"sweep_id": job_id, "best_trial": outcome.best.trial_id, "config": outcome.best.config,
+                     "trials": len(outcome.trials)}
+        else:
+            metrics, adapter_dir = fit(plan, data.train_blocks, data.val_blocks,
+                                       progress_actor=progress_actor, namespace=namespace)
         t_fit = time.time()
         try:
-            result = self._register(job_id, req, plan, base, parent, adapter_dir, metrics, data.stats)
+            result = self._register(job_id, req, plan, base, parent, adapter_dir, metrics, data.stats, sweep=sweep)
         finally:
             shutil.rmtree(adapter_dir.parent, ignore_errors=True)
+        if sweep is not None:
+            result.metrics["sweep"] = {**sweep, "trials": [t.model_dump(mode="json") for t in outcome.trials]}
+            if req.sweep.save_recipe:
+                self.save_recipe(req, outcome.best.config, f"sweep {job_id}")
         result.metrics.update(prepare_seconds=t_data - t0, fit_seconds=t_fit - t_data,
                               register_seconds=time.time() - t_fit, t_registered=time.time(), t_submitted=t0,
                               runner="ray_train")
         return result
 
-    def _register(self, job_id, req, plan, base, parent, adapter_dir: Path, metrics: dict, stats: dict) -> JobResult:
+    def save_recipe(self, req: TrainingJobRequest, config: dict, source: str) -> None:
+        """Keep a sweep's winning configuration as the alias's recipe, in the part its job kind trains."""
+        AliasRecipes(self.db).save_part(req.name, RecipeValues.model_validate(config), source=source,
+                                        continuous=req.trainer_type == TrainerType.CONTINUOUS)
+
+    def _register(self, job_id, req, plan, base, parent, adapter_dir: Path, metrics: dict, stats: dict,
+                  sweep: dict | None = None) -> JobResult:
         vid = new_id()
         uri = self.store.put(adapter_dir, req.name, vid)
         keep = ("ppl_before", "ppl_after", "loss", "step", "train_tokens", "tokens_per_s", "train_seconds")
@@ -148,7 +170,8 @@ class TrainingPipeline:
             description=req.description, metrics=version_metrics,
             config={k: getattr(plan, k) for k in ("r", "alpha", "dropout", "target_modules", "qlora_bits",
                                                   "learning_rate", "epochs", "batch_size", "block_size",
-                                                  "train_on_prompt", "max_seq_length")},
+                                                  "train_on_prompt", "max_seq_length")}
+            | ({"sweep": sweep} if sweep else {}),
             dataset={"dataset_id": req.dataset_id, "paths": req.data_paths, "filter": req.record_filter,
                      "columns": req.columns,
                      **{k: stats.get(k) for k in ("records_accepted", "train_records", "val_records")}},

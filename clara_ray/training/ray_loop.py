@@ -126,12 +126,16 @@ def train_loop_per_worker(config: dict) -> None:
             ppl = eval_ppl()
             if sink:
                 sink.emit({"kind": "eval", "step": state.step, "epoch": epoch_before, "perplexity": ppl}, force=True)
+            if config.get("report_evals"):  # a sweep trial: Ray Tune's early stopping reads each evaluation
+                report({"val_perplexity": ppl, "step": state.step, "epoch": epoch_before + 1}, checkpoint=False)
     t_done = time.time()
     train_tokens = _allreduce_sum([float(state.tokens)], world)[0]
+    ppl_after = eval_ppl()
     metrics.update(
         step=state.step,
         loss=last.get("loss"),
-        ppl_after=eval_ppl(),
+        ppl_after=ppl_after,
+        val_perplexity=ppl_after,  # the name sweeps rank trials by
         train_tokens=int(train_tokens),
         train_seconds=t_done - t_train,
         tokens_per_s=train_tokens / max(t_done - t_train, 1e-9),
@@ -145,37 +149,54 @@ def train_loop_per_worker(config: dict) -> None:
     report(metrics, checkpoint=True)
 
 
-def fit(plan: TrainPlan, train_blocks: Blocks, val_blocks: Blocks,
-        progress_actor: str | None = None, namespace: str | None = None) -> tuple[dict, Path]:
-    """Run the job on Ray Train; returns (final metrics, local folder holding the final adapter)."""
-    import ray
+def build_trainer(plan: TrainPlan, train_ref, val_ref, *, progress_actor: str | None = None,
+                  namespace: str | None = None, report_evals: bool = False, callbacks=()):
+    """The TorchTrainer of one run; `train_ref`/`val_ref`: object refs of the Blocks. `report_evals`: report every
+    validation evaluation (a sweep trial, so Ray Tune can stop it early); `callbacks`: Ray Train callbacks (Tune's
+    TuneReportCallback in a sweep)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    resources = {"CPU": plan.cpus_per_worker}
+    resources = {**plan.worker_resources, "CPU": plan.cpus_per_worker}  # custom ones pin the workers to nodes
     if plan.use_gpu:
         resources["GPU"] = plan.gpus_per_worker
-    trainer = TorchTrainer(
+    return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
             "plan": plan.model_dump(mode="json"),
             # Wrapped in lists so Ray passes the refs through instead of resolving them into the config.
-            "train_ref": [ray.put(train_blocks)],
-            "val_ref": [ray.put(val_blocks)],
+            "train_ref": [train_ref],
+            "val_ref": [val_ref],
             "progress_actor": progress_actor,
             "namespace": namespace,
             "threads": max(1, int(plan.cpus_per_worker)) if not plan.use_gpu else 4,
+            "report_evals": report_evals,
         },
         scaling_config=ScalingConfig(num_workers=plan.num_workers, use_gpu=plan.use_gpu,
                                      resources_per_worker=resources),
         torch_config=TorchConfig(backend="nccl" if plan.use_gpu else "gloo"),
         run_config=RunConfig(
-            name=f"clara-{plan.name}-{plan.job_id}",
+            name=run_name(plan),
             storage_path=plan.checkpoint_uri,
             failure_config=FailureConfig(max_failures=plan.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=list(callbacks),
         ),
     )
+
+
+def run_name(plan: TrainPlan) -> str:
+    """The Ray Train run's folder under `storage.checkpoint_uri` (resumed from by a retried job)."""
+    return f"clara-{plan.name}-{plan.job_id}"
+
+
+def fit(plan: TrainPlan, train_blocks: Blocks, val_blocks: Blocks,
+        progress_actor: str | None = None, namespace: str | None = None) -> tuple[dict, Path]:
+    """Run the job on Ray Train; returns (final metrics, local folder holding the final adapter)."""
+    import ray
+
+    trainer = build_trainer(plan, ray.put(train_blocks), ray.put(val_blocks), progress_actor=progress_actor,
+                            namespace=namespace)
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError("training finished without a final checkpoint")

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from clara_ray.config import ClaraSettings
 from clara_ray.names import NameKind, check_name
 from clara_ray.server_paths import Roots
+from clara_ray.training.alias_recipes import RecipeValues
 from clara_ray.training.recipe import default_recipe
+from clara_ray.training.sweep_spec import SweepSpec, check_sweep_for
 from clara_ray.records import check_columns
 
 # For `pattern=` of query parameters (pydantic's regex: `$` is the end of the text). Code checks names with
@@ -48,9 +50,10 @@ def check_adapter_name(name: str) -> str:
 
 
 def data_roots(settings: ClaraSettings, *, internal: bool = False) -> Roots:
-    """Where a job's `data_paths` may lie: `training.data_roots`; `internal` adds `<data_dir>/learning`, where the
-    learning loop writes its cycle files (jobs it submits itself, not through the API)."""
-    extra = ["{data_dir}/learning"] if internal else []
+    """Where a job's `data_paths` may lie: `training.data_roots`; `internal` adds `learning.data_uri` (default
+    `<data_dir>/learning`), where the learning loop writes its cycle files (jobs it submits itself, not through the
+    API)."""
+    extra = [settings.learning_data_uri] if internal else []
     return Roots.from_config([*settings.training.data_roots, *extra], setting="training.data_roots",
                              data_dir=settings.storage.data_dir, project_dir=settings.storage.project_dir)
 
@@ -130,6 +133,9 @@ class TrainingJobRequest(BaseModel):
     """Domain label stored with the version (used by the router)."""
     description: str | None = Field(None, max_length=2000)
     """Free text stored with the version."""
+    sweep: SweepSpec | None = None
+    """Make this job a hyperparameter sweep on Ray Tune: trials over `sweep.space`, the best one registered
+    (training/tune_sweep.py). The job's other fields are the recipe's fixed part."""
 
     _check_name = field_validator("name")(lambda cls, v: check_adapter_name(v))
     _check_columns = field_validator("columns")(lambda cls, v: None if v is None else check_columns(v))
@@ -140,6 +146,8 @@ class TrainingJobRequest(BaseModel):
             raise ValueError("give exactly one of dataset_id or data_paths")
         if self.parent and self.trainer_type != TrainerType.CONTINUOUS:
             raise ValueError("parent is only valid for CONTINUOUS jobs")
+        if self.sweep is not None:
+            check_sweep_for(self.sweep.space, self.trainer_type == TrainerType.CONTINUOUS)
         return self
 
 
@@ -169,6 +177,7 @@ class TrainPlan(BaseModel):
     use_gpu: bool
     cpus_per_worker: float
     gpus_per_worker: float
+    worker_resources: dict[str, float] = {}
     max_failures: int
     checkpoint_every_steps: int
     eval_every_steps: int
@@ -187,29 +196,32 @@ def resolve_plan(
     *,
     base_model_path: str,
     parent_adapter_path: str | None = None,
+    alias_recipe: RecipeValues | None = None,
 ) -> TrainPlan:
-    """Fill every unset request field from config, then from the base model's recipe (training/recipe.py)."""
+    """Fill every unset request field from the alias's recipe (training/alias_recipes.py; the part for this job's
+    kind), then from config, then from the base model's recipe (training/recipe.py)."""
     t, lo = settings.training, settings.lora
     continuous = req.trainer_type == TrainerType.CONTINUOUS
     recipe = default_recipe(base_model_path)
+    ar = alias_recipe or RecipeValues()
     return TrainPlan(
         job_id=job_id,
         name=req.name,
         trainer_type=req.trainer_type,
         base_model_path=base_model_path,
         parent_adapter_path=parent_adapter_path,
-        r=req.lora.r or lo.r,
-        alpha=req.lora.alpha or lo.alpha,
-        dropout=lo.dropout if req.lora.dropout is None else req.lora.dropout,
-        target_modules=req.lora.target_modules or lo.target_modules,
+        r=req.lora.r or ar.r or lo.r,
+        alpha=req.lora.alpha or ar.alpha or lo.alpha,
+        dropout=_first(req.lora.dropout, ar.dropout, lo.dropout),
+        target_modules=req.lora.target_modules or ar.target_modules or lo.target_modules,
         qlora_bits=(req.qlora_bits or settings.qlora.bits) if req.trainer_type == TrainerType.QLORA else None,
         qlora_quant_type=settings.qlora.quant_type,
         qlora_double_quant=settings.qlora.double_quant,
-        learning_rate=req.learning_rate or (
+        learning_rate=req.learning_rate or ar.learning_rate or (
             settings.continuous.learning_rate or recipe.continuous_learning_rate if continuous
             else t.learning_rate or recipe.learning_rate),
-        epochs=req.epochs or (settings.continuous.epochs or recipe.continuous_epochs if continuous else t.epochs),
-        max_steps=req.max_steps,
+        epochs=req.epochs or ar.epochs or (settings.continuous.epochs or recipe.continuous_epochs if continuous else t.epochs),
+        max_steps=req.max_steps or ar.max_steps,
         batch_size=req.batch_size or t.batch_size,
         grad_accum_steps=req.grad_accum_steps or t.grad_accum_steps,
         block_size=req.block_size or t.block_size or recipe.block_size,
@@ -217,6 +229,7 @@ def resolve_plan(
         use_gpu=t.use_gpu if req.use_gpu is None else req.use_gpu,
         cpus_per_worker=t.cpus_per_worker,
         gpus_per_worker=t.gpus_per_worker,
+        worker_resources=t.worker_resources,
         max_failures=t.max_failures,
         checkpoint_every_steps=req.checkpoint_every_steps or t.checkpoint_every_steps,
         eval_every_steps=t.eval_every_steps,
@@ -225,3 +238,8 @@ def resolve_plan(
         train_on_prompt=t.train_on_prompt if req.train_on_prompt is None else req.train_on_prompt,
         max_seq_length=settings.data.max_seq_length or recipe.max_seq_length,
     )
+
+
+def _first(*values):
+    """The first value that is not None (0 is a value: dropout 0.0)."""
+    return next(v for v in values if v is not None)

@@ -71,6 +71,8 @@ def warm_ineligibility(req: TrainingJobRequest, settings: ClaraSettings, data_by
     t = settings.training
     if t.warm_pool_size == 0:
         return "warm pool off (training.warm_pool_size 0)"
+    if req.sweep is not None:
+        return "a sweep (its trials run on Ray Tune and Ray Train)"
     if req.trainer_type not in WARM_TRAINERS:
         return f"{req.trainer_type.value} needs its own quantised base"
     if (req.num_workers or t.num_workers) != 1:

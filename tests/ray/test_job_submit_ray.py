@@ -3,64 +3,38 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from clara_ray.ray_runtime import REPO_ROOT
+from tests.ray.cluster_procs import BIN, node_env, start_node
 from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def head(tmp_path_factory, ray_settings, base_model):
-    """A `ray start --head` cluster of its own (a free GCS port: Redis holds 6379 here), started like a user would
+    """A `ray start --head` cluster of its own (tests/ray/cluster_procs.py: free ports), started like a user would
     from the activated environment, with CLARA's settings in its environment; stopped with its processes."""
     tmp = tmp_path_factory.mktemp("head")
-    port, dashboard = _free_port(), _free_port()
-    # Every fixed default port on free ones: the session's own cluster (and any other) holds the defaults, and a
-    # dashboard agent that cannot bind 52365 leaves the head answering "No available agent to submit job".
-    ports = [f"--{name}={_free_port()}" for name in (
-        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port",
-        "node-manager-port", "object-manager-port", "ray-client-server-port")]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled",
-           "CLARA_CONFIG": str(tmp / "none.yaml"), "CLARA_STORAGE__DATA_DIR": str(tmp / "data"),
-           "CLARA_MODEL__CACHE_DIR": str(ray_settings.model_cache_dir),  # the tiny model the session built
-           "CLARA_RAY__NAMESPACE": "clara-job-submit", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                             "--include-dashboard=true", f"--dashboard-port={dashboard}", "--disable-usage-stats",
-                             *ports],
-                            env=env, stdout=open(tmp / "ray-start.log", "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
+    env = node_env(CLARA_CONFIG=str(tmp / "none.yaml"), CLARA_STORAGE__DATA_DIR=str(tmp / "data"),
+                   CLARA_MODEL__CACHE_DIR=str(ray_settings.model_cache_dir),  # the tiny model the session built
+                   CLARA_RAY__NAMESPACE="clara-job-submit")
+    node = start_node(tmp / "ray-start.log", env, num_cpus=2)
+    address = node.dashboard
 
     def up() -> bool:
         return subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
                               capture_output=True).returncode == 0
 
     try:
-        poll(up, f"ray start --head did not come up: {(tmp / 'ray-start.log').read_text()[-2000:]}", 90)
+        poll(up, f"ray start --head did not come up: {node.log_tail()}", 90)
         yield address, env, tmp / "data"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # --block: ray start stops the processes it started
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        node.stop()
 
 
 def ray_cli(env, *args: str, check=True) -> subprocess.CompletedProcess:

@@ -96,7 +96,7 @@ def test_judge_promotes_rolls_back_waits_and_times_out():
 
 # ---- the loop's canary cycle ---------------------------------------------------------------------------------------
 class EchoBackend:
-    """Answers every request with the version that served it (what the CPU engine would run)."""
+    """Answers every request with the version that served it (what the batched engine would run)."""
 
     async def generate(self, req, model) -> GenerationResult:
         return GenerationResult(text=f"Antwort von {model.ref}", token_ids=[1, 2], completion_tokens=2,

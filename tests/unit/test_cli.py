@@ -133,7 +133,7 @@ def world(tmp_path_factory):
     from clara_ray.config import load_settings
     from clara_ray.db.engine import Database
     from clara_ray.security.settings import SecurityConfig
-    from clara_ray.serving.cpu_engine import CpuEngine
+    from clara_ray.serving.batched_engine import BatchedEngine
     from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
     from clara_ray.serving.service import ServingService
     from clara_ray.serving.testing import build_random_lora
@@ -156,7 +156,7 @@ def world(tmp_path_factory):
                            base_model=base_model_id(base), trainer_type="LORA", rank=8, domain="baurecht")
         if v == 0:
             reg.activate(row.id)
-    engine = CpuEngine(base, max_adapters=4, max_new_tokens=32, max_prompt_tokens=64)
+    engine = BatchedEngine(base, max_adapters=4, max_new_tokens=32, max_prompt_tokens=64)
     svc = ServingService(settings, db, LocalBackend(engine, AdapterLoader(engine, store, root / "cache",
                                                                           base_model_id(base))),
                          base_model_path=base)

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "security"))
 from sec_helpers import AUDIENCE, ISSUER, JwksServer, SigningKey, auth  # noqa: E402
 
 from clara_ray.api.app import build_app  # noqa: E402
+from clara_ray.training.alias_recipes import AliasRecipes  # noqa: E402
 from clara_ray.datasets.service import DatasetService  # noqa: E402
 from clara_ray.learning.loop import LearningLoop  # noqa: E402
 from clara_ray.security.settings import SecurityConfig  # noqa: E402
@@ -84,7 +85,7 @@ def world(tmp_path_factory):
     learning = InProcessLearning(LearningLoop(settings, db, jobs=jobs, evaluate=None))
     datasets = DatasetService(settings, db)
     w = World(settings, {"serving": serving, "completions": completions, "jobs": jobs, "learning": learning,
-                         "datasets": datasets})
+                         "datasets": datasets, "recipes": AliasRecipes(db)})
     yield w
     sw.close()
 

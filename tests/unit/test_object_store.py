@@ -48,3 +48,22 @@ def test_a_store_that_does_not_answer_fails_after_its_retries(tmp_path):
 def test_missing_files_are_not_retried():
     assert not transient(FileNotFoundError("s3://bucket/x")) and not transient(PermissionError("denied"))
     assert transient(ConnectionResetError()) and transient(TimeoutError())
+
+
+def test_replicas_sharing_a_cache_volume_keep_one_complete_copy(s3_options, tmp_path):
+    """Two replicas download the same version into one shared cache at once: the second rename finds the first's
+    complete copy, keeps it, and leaves no temporary folder behind."""
+    store = AdapterStore("s3://bucket/adapters", s3_options)
+    uri = store.put(adapter_folder(tmp_path / "a"), "baurecht", "v2id")
+    cache = tmp_path / "cache"
+    other = AdapterStore("s3://bucket/adapters", s3_options)
+    download = store._remote
+
+    def racing(fn):  # the other replica finishes its download while this one is still downloading
+        download(fn)
+        other.local_path(uri, cache)
+
+    store._remote = racing
+    local = store.local_path(uri, cache)
+    assert (local / "adapter_config.json").read_text() == '{"r": 8}'
+    assert [p.name for p in cache.iterdir()] == [local.name]

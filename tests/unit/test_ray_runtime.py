@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from types import SimpleNamespace
 
 import pytest
 
@@ -53,7 +54,10 @@ def test_null_address_starts_a_fresh_local_cluster(monkeypatch, settings):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.delenv(JOB_CONFIG_ENV, raising=False)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw) or SimpleNamespace(
+        address_info={"gcs_address": "127.0.0.1:4242"}))
+    monkeypatch.setattr(ray._private.utils, "write_ray_address", lambda address: seen.update(current=address))
     init_ray(settings)
     assert seen["address"] == "local"  # never the dead cluster /tmp/ray/ray_current_cluster may name
+    assert seen["current"] == "127.0.0.1:4242"  # and the new one is the machine's current cluster from now on
     assert seen["namespace"] == settings.ray.namespace and "working_dir" in seen["runtime_env"]

@@ -1,4 +1,4 @@
-"""Serving API in-process: registry-resolved models, router, limits, adapter management, SSE — real CPU engine."""
+"""Serving API in-process: registry-resolved models, router, limits, adapter management, SSE — the real batched engine."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from clara_ray.adapters.store import AdapterStore
 from clara_ray.api.app import build_app
 from clara_ray.db.engine import Database
 from clara_ray.training.base_model import TinyModelSpec, ensure_base_model
-from clara_ray.serving.cpu_engine import CpuEngine
+from clara_ray.serving.batched_engine import BatchedEngine
 from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
 from clara_ray.serving.service import ServingService
 from clara_ray.serving.testing import build_random_lora
@@ -42,7 +42,7 @@ def world(tmp_path_factory):
                                description=desc)
             if v == 0:
                 reg.activate(row.id)
-    engine = CpuEngine(base, max_adapters=4, max_new_tokens=32, max_prompt_tokens=64)
+    engine = BatchedEngine(base, max_adapters=4, max_new_tokens=32, max_prompt_tokens=64)
     loader = AdapterLoader(engine, store, root / "cache", base_model_id(base))
     svc = ServingService(settings, db, LocalBackend(engine, loader), base_model_path=base)
     with TestClient(build_app(settings, serving=svc)) as client:

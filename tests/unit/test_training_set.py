@@ -183,6 +183,23 @@ def test_written_file_is_what_training_reads(settings, lineage, tmp_path):
         normalise(r)  # every row has a shape training accepts
 
 
+def test_a_cycle_file_can_go_to_an_object_store(settings, lineage):
+    """`learning.data_uri` on s3:// (several nodes): written through fsspec, read back row for row."""
+    import json
+
+    import fsspec
+
+    from tests.s3_server import s3_server
+
+    reg, vid, _ = lineage
+    ts = TrainingSetBuilder(with_learning(settings, replay_fraction=1), reg).build_sync("c", vid, samples(4))
+    bucket = f"cycles-{vid[:8].lower()}"  # moto's state is per process: one bucket per test run
+    with s3_server(bucket) as options:
+        ts.write(f"s3://{bucket}/learning/c.jsonl", options)
+        with fsspec.open(f"s3://{bucket}/learning/c.jsonl", "r", encoding="utf-8", **options) as f:
+            assert [json.loads(line) for line in f] == ts.rows
+
+
 def test_batch_query_puts_legal_references_first():
     q = batch_query(["Darf ich im Außenbereich nach § 35 BauGB bauen?", "Gilt § 35 BauGB auch für den Carport?",
                      "Die Baugenehmigung erteilt die Bauaufsichtsbehörde nach der Landesbauordnung."])

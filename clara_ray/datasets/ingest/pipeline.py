@@ -24,12 +24,14 @@ __all__ = ["IngestOptions", "run_ingest"]
 
 def run_ingest(stores, paths: list[str] | None = None, *, records: list[dict] | None = None, opts: IngestOptions,
                use_ray: bool = True, force: bool = False, embed_cfg: dict, cpus: dict, batch_docs: int = 256,
-               embedder=None) -> dict:
-    """Ingest files (`paths`) or in-memory `records` into the stores; returns the counts and the throughput."""
+               embedder=None, model: tuple[str, str] | None = None) -> dict:
+    """Ingest files (`paths`) or in-memory `records` into the stores; returns the counts and the throughput.
+
+    `model`: (name, fingerprint) of the embedding model, recorded in the vector index with the first write."""
     t0 = time.perf_counter()
     known = stores.corpus.known_hashes()
     compare = {} if force else dict(known)
-    writer = CorpusWriter(stores, known, batch_docs)
+    writer = CorpusWriter(stores, known, batch_docs, model)
     if records is not None:
         files, use_ray = {}, False
     else:

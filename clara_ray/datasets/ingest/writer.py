@@ -15,8 +15,10 @@ from clara_ray.datasets.stores.base import GraphDocument
 class CorpusWriter:
     """Buffers chunk rows per document until complete, then writes groups of documents to the stores."""
 
-    def __init__(self, stores, known_hashes: dict[str, str], batch_docs: int = 256):
+    def __init__(self, stores, known_hashes: dict[str, str], batch_docs: int = 256,
+                 model: tuple[str, str] | None = None):
         self.s = stores  # clara_ray.datasets.service.Stores
+        self.model = model  # (name, fingerprint) of the embedding model, recorded in the index on the first write
         self.known = known_hashes
         self.batch_docs = batch_docs
         self.partial: dict[str, list[dict]] = {}
@@ -41,7 +43,8 @@ class CorpusWriter:
                 if int(batch["position"][i]) == 0:
                     self.counts["unchanged"] += 1
                 continue
-            row = {k: batch[k][i] for k in ("chunk_id", "position", "n_chunks", "chunk_text", "doc", "embedding")}
+            row = {k: batch[k][i] for k in ("chunk_id", "position", "n_chunks", "chunk_text", "doc", "embedding",
+                                           "truncated")}
             rows = self.partial.setdefault(doc_id, [])
             if int(row["position"]) == 0 and rows and any(int(r["position"]) == 0 for r in rows):
                 rows.clear()  # the same id twice in one ingest: the later record wins
@@ -61,6 +64,9 @@ class CorpusWriter:
             docs.append((Document(**meta["doc"]), meta, rows))
         ids = [d.id for d, _, _ in docs]
         existed = [i for i in ids if i in self.known]
+        if self.model:  # before anything is written: vectors of two models never share one index
+            dim = len(next(iter(ready.values()))[0]["embedding"])
+            self.s.vector.ensure_model(*self.model, dim, record=True)
         # Vectors and graph first, the database (with the content hash) last: a failure part-way is retried next time.
         if existed:
             self.s.vector.delete_documents(existed)
@@ -83,10 +89,11 @@ class CorpusWriter:
             self.counts["updated" if d.id in self.known else "new"] += 1
             self.known[d.id] = d.content_hash
         self.counts["chunks"] += len(chunk_rows)
+        self.counts["truncated"] += sum(int(r["truncated"]) for _, r in chunk_rows)
 
     def report(self) -> dict:
         self.flush()
         c = self.counts
         return {"new": c["new"], "updated": c["updated"], "unchanged": c["unchanged"], "rejected": c["rejected"],
-                "chunks_written": c["chunks"], "incomplete": len(self.partial),
+                "chunks_written": c["chunks"], "chunks_truncated": c["truncated"], "incomplete": len(self.partial),
                 "rejected_by_reason": dict(self.rejected_reasons), "rejected_examples": self.rejected_examples}

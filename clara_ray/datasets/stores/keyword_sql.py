@@ -1,20 +1,26 @@
-"""Persistent, incremental keyword index in the main database: SQLite FTS5 (BM25) or PostgreSQL full-text search.
+"""Persistent, incremental keyword index in the main database: SQLite FTS5 or PostgreSQL, both ranked by the same BM25.
 
 Both own the rows of `corpus_chunks` (written here, so the index row and the chunk row change in one
 transaction). Adding or replacing a document touches only its own rows; nothing is rebuilt.
-- SQLite: FTS5 table `corpus_chunks_fts` (rowid = chunk seq) over Snowball-stemmed terms
-  (clara_ray.datasets.text), ranked by FTS5's bm25() with the title weighted 2x the body.
-- PostgreSQL: generated `tsv` column (german configuration, title weight A, body B) with a GIN index,
-  ranked by ts_rank_cd with length normalisation (32: rank/(rank+1)); PostgreSQL has no built-in BM25.
+Both index the same terms: clara_ray.datasets.text.terms() of the chunk's title and body (lower-case, German
+stop words dropped, Snowball German stems), and rank with FTS5's BM25: k1 = 1.2, b = 0.75, a title term counts
+2x a body term, document length = all terms of the chunk, IDF = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6.
+- SQLite: FTS5 table `corpus_chunks_fts` (rowid = chunk seq) over the terms, ranked by bm25(fts, 2.0, 1.0).
+- PostgreSQL (no built-in BM25): `corpus_chunks.tsv` holds the same terms as a tsvector literal (title terms at
+  weight A, body terms at B; no text-search parser or dictionary touches them) and `n_terms` their count; a GIN
+  index finds the matches and the query computes the same BM25 in SQL (migration 0011; before it, PostgreSQL
+  ranked with ts_rank_cd over its own german stemmer).
 Queries are OR-ed terms, so a document matching more (and rarer) terms ranks higher.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import math
+import unicodedata
 
-from sqlalchemy import column, delete, func, insert, literal_column, select, table, text
+from sqlalchemy import Float, Text, bindparam, cast, column, delete, func, insert, literal_column, select, table, text, true
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import Hit, best_per_document
@@ -25,7 +31,8 @@ from clara_ray.db.engine import Database
 _DOCS = CorpusDocument.__table__
 _CHUNKS = CorpusChunk.__table__
 _FTS = table("corpus_chunks_fts", column("rowid"))
-WORDS = re.compile(r"[^\W_]+")
+K1, B, TITLE_WEIGHT = 1.2, 0.75, 2.0  # FTS5's bm25() constants; title column weight as passed to bm25() below
+MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
 
 
 class SqlKeywordIndex:
@@ -79,7 +86,7 @@ class SqliteFtsIndex(SqlKeywordIndex):
         q = fts5_query(query)
         if not q:
             return []
-        bm25 = literal_column("bm25(corpus_chunks_fts, 2.0, 1.0)")  # smaller is better; title 2x body
+        bm25 = literal_column(f"bm25(corpus_chunks_fts, {TITLE_WEIGHT}, 1.0)")  # smaller is better
         stmt = (select(_CHUNKS.c.id, _CHUNKS.c.doc_id, (-bm25).label("s"))
                 .select_from(_FTS.join(_CHUNKS, _CHUNKS.c.seq == _FTS.c.rowid))
                 .where(text("corpus_chunks_fts MATCH :q").bindparams(q=q))
@@ -88,16 +95,62 @@ class SqliteFtsIndex(SqlKeywordIndex):
 
 
 class PostgresFtsIndex(SqlKeywordIndex):
+    def _index_rows(self, session, chunk_ids: list[str], chunks: list[dict]) -> None:
+        session.execute(text("UPDATE corpus_chunks SET tsv = CAST(:tsv AS tsvector), n_terms = :n WHERE id = :id"),
+                        [{"id": c["id"], **dict(zip(("tsv", "n"), pg_terms(c["title"], c["text"])))} for c in chunks])
+
     def search(self, query: str, limit: int, filters: SearchFilters | None = None) -> list[Hit]:
-        words = [w for w in WORDS.findall(query.lower()) if len(w) > 1 or w.isdigit()]
-        if not words:
+        ts = list(dict.fromkeys(_fold(t) for t in terms(query)))
+        if not ts:
             return []
-        tsq = func.to_tsquery("german", " | ".join(dict.fromkeys(words)))  # words are [^\W_]+: no tsquery syntax
-        tsv = literal_column("corpus_chunks.tsv")
-        rank = func.ts_rank_cd(tsv, tsq, 32)
-        stmt = (select(_CHUNKS.c.id, _CHUNKS.c.doc_id, rank.label("s")).where(tsv.op("@@")(tsq))
-                .order_by(rank.desc()).limit(limit * 3))
-        return self._run(stmt, limit, filters)
+        with self.db.session() as s:
+            # Corpus statistics and one document frequency per term, each counted on the GIN index.
+            counts = ", ".join(f"(SELECT count(*) FROM corpus_chunks WHERE tsv @@ CAST(:q{i} AS tsquery))"
+                               for i in range(len(ts)))
+            row = s.execute(text(f"SELECT (SELECT count(*) FROM corpus_chunks), "
+                                 f"(SELECT coalesce(avg(n_terms), 0) FROM corpus_chunks), {counts}"),
+                            {f"q{i}": _lexeme(t) for i, t in enumerate(ts)}).one()
+        n, avgdl, dfs = float(row[0]), float(row[1]) or 1.0, [float(x) for x in row[2:]]
+        idf = [max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6) for df in dfs]
+        tsv, dl = literal_column("corpus_chunks.tsv"), literal_column("corpus_chunks.n_terms")
+        hits = select(_CHUNKS.c.id, _CHUNKS.c.doc_id, dl.label("dl"), tsv.label("tsv")).where(
+            tsv.op("@@")(cast(" | ".join(_lexeme(t) for t in ts), TSQUERY)))
+        if filters and not filters.empty:
+            hits = hits.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
+        hits = hits.cte("hits")
+        lex = func.unnest(hits.c.tsv).table_valued("lexeme", "positions", "weights").render_derived("u")
+        weights = func.unnest(bindparam("terms", ts, type_=ARRAY(Text)),
+                              bindparam("idfs", idf, type_=ARRAY(Float))).table_valued("term", "idf").render_derived("w")
+        # Term frequency with column weights, as FTS5 counts it: each title occurrence 2.0, each body one 1.0.
+        freq = (TITLE_WEIGHT * func.coalesce(func.cardinality(func.array_positions(lex.c.weights, "A")), 0)
+                + func.coalesce(func.cardinality(func.array_positions(lex.c.weights, "B")), 0))
+        score = func.sum(weights.c.idf * freq * (K1 + 1) / (freq + K1 * (1 - B + B * hits.c.dl / avgdl)))
+        stmt = (select(hits.c.id, hits.c.doc_id, score.label("s"))
+                .select_from(hits.join(lex, true()).join(weights, weights.c.term == lex.c.lexeme))
+                .group_by(hits.c.id, hits.c.doc_id).order_by(score.desc(), hits.c.id).limit(limit * 3))
+        return self._run(stmt, limit, None)  # filters are applied inside `hits`
+
+
+def _fold(term: str) -> str:
+    # FTS5's unicode61 tokenizer (remove_diacritics 2) folds diacritics; the tsvector literal must hold the same.
+    if term.isascii():
+        return term
+    return unicodedata.normalize("NFC", "".join(ch for ch in unicodedata.normalize("NFD", term)
+                                                 if not unicodedata.combining(ch)))
+
+
+def _lexeme(term: str) -> str:
+    # Terms are [^\W_]+ (no quote or backslash); quoted, they bypass tsquery/tsvector syntax entirely.
+    return f"'{term}'"
+
+
+def pg_terms(title: str, body: str) -> tuple[str, int]:
+    """(tsvector literal, term count) of one chunk: title terms at weight A, then body terms at weight B."""
+    positions: dict[str, list[str]] = {}
+    words = [(t, "A") for t in terms(title)] + [(t, "B") for t in terms(body)]
+    for i, (t, w) in enumerate(words, 1):
+        positions.setdefault(_fold(t), []).append(f"{min(i, MAX_POSITION)}{w}")
+    return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items()), len(words)
 
 
 def fts5_query(query: str) -> str:

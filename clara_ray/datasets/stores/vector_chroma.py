@@ -1,12 +1,21 @@
-"""Vector store on Chroma: embedded PersistentClient (default) or HttpClient to a `chroma run` server; cosine space."""
+"""Vector store on Chroma: embedded PersistentClient (default) or HttpClient to a `chroma run` server; cosine space.
+
+The collection's metadata records the embedding model that built it (name, fingerprint, dimension), so a query or
+an ingest with another model fails (EmbeddingModelMismatch) instead of comparing vectors of two models.
+"""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from clara_ray.datasets.errors import StoreUnavailable
+from clara_ray.datasets.errors import EmbeddingModelMismatch, StoreUnavailable
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import Hit, best_per_document
+
+log = logging.getLogger("clara.datasets")
+MODEL_KEYS = ("embedding_model", "embedding_fingerprint", "embedding_dim")
 
 
 class ChromaVectorStore:
@@ -30,6 +39,30 @@ class ChromaVectorStore:
         self.col = self.client.get_or_create_collection(collection, embedding_function=None,
                                                         configuration={"hnsw": {"space": "cosine"}})
         self.max_batch = int(getattr(self.client, "get_max_batch_size", lambda: 4000)() or 4000)
+
+    def model_record(self) -> dict | None:
+        """The embedding model recorded in the collection's metadata (None: nothing recorded yet)."""
+        meta = self.col.metadata or {}
+        return {k: meta[k] for k in MODEL_KEYS if k in meta} if "embedding_fingerprint" in meta else None
+
+    def ensure_model(self, name: str, fingerprint: str, dim: int | None = None, *, record: bool = False) -> None:
+        """Raise EmbeddingModelMismatch when the collection was built with another model (or dimension); with
+        `record`, write this model into a collection that has no record yet (the first ingest)."""
+        mine = {"embedding_model": name, "embedding_fingerprint": fingerprint, "embedding_dim": dim}
+        rec = self.model_record()
+        if rec is not None:
+            if rec["embedding_fingerprint"] != fingerprint or (dim and rec.get("embedding_dim") not in (None, dim)):
+                raise EmbeddingModelMismatch(rec, mine)
+            if not record or rec.get("embedding_dim") or not dim:
+                return
+        elif not record or dim is None:
+            return
+        n = self.count()
+        if rec is None and n:  # an index from before models were recorded: its vectors' model is unknown
+            log.warning("Chroma collection %s holds %d vectors but no embedding-model record; recording %s (%s) "
+                        "as its model", self.col.name, n, name, fingerprint)
+        new = {k: v for k, v in (self.col.metadata or {}).items() if not k.startswith("hnsw:")}
+        self.col.modify(metadata={**new, **{k: v for k, v in mine.items() if v is not None}})
 
     def upsert(self, ids, embeddings, texts, metadatas) -> None:
         for i in range(0, len(ids), self.max_batch):

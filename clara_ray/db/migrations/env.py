@@ -4,8 +4,8 @@ from alembic import context
 
 from clara_ray.db.tables import Base
 
-# Keyword-index objects created by raw SQL in 0002 (not ORM-mapped): autogenerate must not drop them.
-RAW_SQL_OBJECTS = {"corpus_chunks_fts", "tsv"}
+# Keyword-index objects created by raw SQL in 0002 and 0011 (not ORM-mapped): autogenerate must not drop them.
+RAW_SQL_OBJECTS = {"corpus_chunks_fts", "tsv", "n_terms"}
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -1,6 +1,6 @@
 """The console's playground and completions view in headless Chromium against the real API app with real serving.
 
-A tiny random Llama on the CPU engine serves alias `bau` (-> bau@v2; bau@v1 stays registered), streamed through
+A tiny random Llama on the batched engine serves alias `bau` (-> bau@v2; bau@v1 stays registered), streamed through
 /v1/chat/completions; feedback goes through POST /api/feedback by completion id into an in-process learning loop.
 The backend only slows the stream down (a pause per chunk) so the browser can be watched mid-answer.
 """
@@ -47,7 +47,7 @@ def world(settings, dev_security, tmp_path):
     from clara_ray.learning.loop import LearningLoop
     from clara_ray.security.settings import SecurityConfig
     from clara_ray.serving.completion_log import CompletionLog
-    from clara_ray.serving.cpu_engine import CpuEngine
+    from clara_ray.serving.batched_engine import BatchedEngine
     from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
     from clara_ray.serving.service import ServingService
     from clara_ray.serving.testing import build_random_lora, build_tiny_llama
@@ -59,7 +59,7 @@ def world(settings, dev_security, tmp_path):
         "router": settings.router.model_copy(update={"use_embeddings": False})})
     base = str(build_tiny_llama(tmp_path / "base"))
     db = Database(s.storage.database_url)
-    engine = CpuEngine(base, max_adapters=2, max_new_tokens=32, max_prompt_tokens=256)
+    engine = BatchedEngine(base, max_adapters=2, max_new_tokens=32, max_prompt_tokens=256)
     loader = AdapterLoader(engine, AdapterStore(s.storage.adapter_store_uri), tmp_path / "cache", base_model_id(base))
     completions = CompletionLog(db, s.serving.completion_log)
     svc = ServingService(s, db, SlowBackend(LocalBackend(engine, loader)), base_model_path=base,

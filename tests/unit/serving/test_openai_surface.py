@@ -1,4 +1,4 @@
-"""The /v1 surface driven by the official `openai` SDK against the real app and CPU engine: errors in OpenAI's shape,
+"""The /v1 surface driven by the official `openai` SDK against the real app and the batched engine: errors in OpenAI's shape,
 400 naming the field, token limits, content parts, streaming details, penalties, logprobs, n, the version header."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from clara_ray.api.app import build_app
 from clara_ray.db.engine import Database
 from clara_ray.model.chat_format import encode_chat
 from clara_ray.model.tokenizer import load_tokenizer
-from clara_ray.serving.cpu_engine import CpuEngine
+from clara_ray.serving.batched_engine import BatchedEngine
 from clara_ray.serving.engine import GenerationRequest
 from clara_ray.serving.local_backend import AdapterLoader, LocalBackend
 from clara_ray.serving.service import ServingService
@@ -27,7 +27,7 @@ def serve(kind: str, root):
     base = str(build_model(kind, root / kind))
     settings = load_settings(storage={"data_dir": root / f"data-{kind}"}, router={"use_embeddings": False},
                              serving={"max_new_tokens": 24, "max_prompt_tokens": 128})
-    engine = CpuEngine(base, max_adapters=2, max_new_tokens=24, max_prompt_tokens=128)
+    engine = BatchedEngine(base, max_adapters=2, max_new_tokens=24, max_prompt_tokens=128)
     loader = AdapterLoader(engine, AdapterStore(settings.storage.adapter_store_uri), root / "cache", kind)
     svc = ServingService(settings, Database(settings.storage.database_url), LocalBackend(engine, loader),
                          base_model_path=base)

@@ -1,7 +1,8 @@
-// Adapter Manager: aliases and their versions, activate / roll back, compare two versions, try a version out.
+// Adapter Manager: aliases and their versions, activate / roll back, each alias's training recipe, compare, try out.
 import { useState } from '../../vendor/preact-htm.mjs';
 import { api } from '../api.js';
 import { Badge, can, fmtDate, fmtNum, html, Select, Status, useAction, useLoad } from '../ui.js';
+import { AliasRecipe } from './recipes.js';
 
 export function AdapterManager({ me }) {
   const [data, reload, error] = useLoad(() => api('/api/serving/adapters/list'));
@@ -40,6 +41,7 @@ function AliasVersions({ name, active, canary, versions, me, busy, onActivate, o
         ${manage && active && html` <button disabled=${busy} data-testid="rollback-${name}" onClick=${onRollback}>Roll back</button>`}</h3>
       ${canary && html`<p data-testid="canary-${name}"><${Badge} value="canary" /> ${canaryText(canary)}
         <span class="muted"> Promote or roll back early in the Learning view.</span></p>`}
+      ${can(me, 'training:read') && html`<${AliasRecipe} alias=${name} me=${me} />`}
       <table>
         <thead><tr><th>Version</th><th>Status</th><th>Domain</th><th>Trainer</th><th class="num">Rank</th>
           <th class="num">Perplexity before → after</th><th>Created</th><th>Base model</th><th></th></tr></thead>

@@ -1,13 +1,17 @@
-// Training Monitor: jobs table and charts kept live by the training WebSocket; start, cancel and retry jobs.
+// Training Monitor: jobs table and charts kept live by the training WebSocket; start (or sweep), cancel and retry jobs.
 import { useEffect, useMemo, useRef, useState } from '../../vendor/preact-htm.mjs';
 import { api, subscribe } from '../api.js';
 import { Badge, can, Chart, fmtDate, fmtNum, fmtSeconds, html, Progress, Select, Status, useAction, useLoad } from '../ui.js';
+import { saveSweepRecipe } from './recipes.js';
+import { isSweep, SWEEP_FIELDS, sweepBody, SweepSection, TrialTable } from './sweep.js';
 
 const FINISHED = ['COMPLETED', 'FAILED', 'CANCELLED'];
 const MAX_EVENTS = 300;
 
-// A metrics_update event changes the job's step, progress and latest values between job_update events.
+// A metrics_update event changes the job's step, progress and latest values between job_update events; a sweep's
+// `trial` event carries its whole trial table.
 function applyProgress(job, e) {
+  if (e.kind === 'trial') return { ...job, metrics: { ...job.metrics, trials: e.trials } };
   if (e.kind !== 'step') return job;
   const total = e.total_steps || job.total_steps;
   return { ...job, step: e.step, total_steps: total, progress: total ? e.step / total : job.progress,
@@ -18,6 +22,7 @@ function describe(e) {
   const d = e.data;
   if (e.type === 'job_update') return `${d.status}${d.error ? ` — ${d.error}` : ''}`;
   if (d.kind === 'step') return `step ${d.step}/${d.total_steps ?? '?'} loss ${fmtNum(d.loss)} lr ${fmtNum(d.learning_rate, 3)}`;
+  if (d.kind === 'trial') return `trial ${d.trial_id}: ${(d.trials || []).find((t) => t.trial_id === d.trial_id)?.status ?? '?'}`;
   if (d.kind === 'eval') return `eval at step ${d.step}: perplexity ${fmtNum(d.perplexity)}${d.final ? ' (final)' : ''}`;
   return `${d.kind}: ${JSON.stringify(Object.fromEntries(Object.entries(d).filter(([k]) => !['job_id', 'kind', 'time'].includes(k))))}`;
 }
@@ -113,8 +118,12 @@ function JobDetail({ job, points, events, me, onChange }) {
           onClick=${() => act('DELETE', `/api/training/jobs/${job.job_id}`, 'Cancelled')}>Cancel job</button>`}
         ${can(me, 'training:create') && ['FAILED', 'CANCELLED'].includes(job.status) && html`<button disabled=${state.busy}
           onClick=${() => act('POST', `/api/training/jobs/${job.job_id}/retry`, 'Retry queued')}>Retry</button>`}
+        ${can(me, 'training:create') && job.status === 'COMPLETED' && job.metrics?.sweep && html`<button disabled=${state.busy}
+          data-testid="save-recipe" title="Later jobs and learning cycles of ${job.name} start from the best trial's configuration"
+          onClick=${() => run(() => saveSweepRecipe(job), (message) => message)}>Save as recipe</button>`}
       </p>
       <${Status} state=${state} />
+      ${isSweep(job) && html`<${TrialTable} job=${job} />`}
       <div class="charts">
         <${Chart} title="Training loss" points=${series.loss} testid="chart-loss" />
         <${Chart} title="Validation perplexity" points=${series.ppl} testid="chart-perplexity" />
@@ -143,6 +152,7 @@ function StartJobForm({ onStarted }) {
   const [f, setF] = useState({ name: '', trainer_type: 'LORA', source: 'dataset', dataset_id: '', data_path: '',
                                epochs: '', learning_rate: '', r: '', alpha: '', max_steps: '', priority: '3',
                                activate: 'if_none', domain: '', description: '' });
+  const [sweep, setSweep] = useState(SWEEP_FIELDS);
   const [run, state] = useAction();
   const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
   const choose = (k) => (v) => setF({ ...f, [k]: v });
@@ -157,7 +167,8 @@ function StartJobForm({ onStarted }) {
       lora: { r: num(f.r), alpha: num(f.alpha) },
       ...(f.source === 'dataset' ? { dataset_id: f.dataset_id || undefined } : { data_paths: f.data_path ? [f.data_path] : undefined }),
     };
-    run(() => api('/api/training/jobs', { method: 'POST', body }).then((j) => { onStarted(j); return j; }),
+    // sweepBody throws on an unreadable list entry: inside run, so the message shows like the server's 422s.
+    run(() => api('/api/training/jobs', { method: 'POST', body: { ...body, sweep: sweepBody(sweep) } }).then((j) => { onStarted(j); return j; }),
         (j) => `Job ${j.job_id} queued`);
   };
   return html`
@@ -188,8 +199,9 @@ function StartJobForm({ onStarted }) {
       </div>
       <label>Domain<input name="domain" value=${f.domain} onInput=${set('domain')} /></label>
       <label>Description<input name="description" value=${f.description} onInput=${set('description')} size="30" /></label>
+      <${SweepSection} s=${sweep} setS=${setSweep} defaultTrials="4" />
       <p class="muted">Base model: ${defaults?.base_model ?? '…'}; empty fields take the server's defaults.</p>
-      <button class="primary" type="submit" disabled=${state.busy}>Start training</button>
+      <button class="primary" type="submit" disabled=${state.busy}>${sweep.enabled ? 'Start sweep' : 'Start training'}</button>
       <${Status} state=${state} />
     </form>`;
 }

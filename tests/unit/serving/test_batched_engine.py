@@ -1,4 +1,4 @@
-"""CpuEngine end-to-end tests on a tiny random Llama: parity with peft, streaming, LRU, errors, drain-then-evict."""
+"""BatchedEngine end-to-end tests on a tiny random Llama: parity with peft, streaming, LRU, errors, drain-then-evict."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from clara_ray.serving import (
     AdapterIncompatible,
     AdapterNotFound,
-    CpuEngine,
+    BatchedEngine,
     EngineOverloaded,
     GenerationRequest,
     PromptTooLong,
@@ -35,7 +35,7 @@ def run(coro):
 def test_mixed_batch_matches_peft_and_plain_model(tiny_base, adapters, reference):
     """One mixed concurrent batch (4 adapters + base, different prompt lengths and max_tokens, late joiners)
     must give exactly the greedy tokens of PeftModel / the plain model run one request at a time."""
-    eng = CpuEngine(tiny_base, max_batch_size=12, batch_wait_ms=20)
+    eng = BatchedEngine(tiny_base, max_batch_size=12, batch_wait_ms=20)
     for name, path in adapters.items():
         eng.load_adapter(name, str(path))
     names = [None, *adapters]
@@ -68,7 +68,7 @@ def test_mixed_batch_matches_peft_and_plain_model(tiny_base, adapters, reference
 
 
 def test_stream_yields_incremental_chunks_equal_to_generate(tiny_base, adapters):
-    eng = CpuEngine(tiny_base)
+    eng = BatchedEngine(tiny_base)
     eng.load_adapter("b16", str(adapters["b16"]))
     req = GenerationRequest(prompt="Grüße aus München!", adapter="b16", max_tokens=24)
 
@@ -89,7 +89,7 @@ def test_stream_yields_incremental_chunks_equal_to_generate(tiny_base, adapters)
 
 
 def test_stop_string_truncates_and_streams_consistently(tiny_base, adapters):
-    eng = CpuEngine(tiny_base)
+    eng = BatchedEngine(tiny_base)
     eng.load_adapter("a8", str(adapters["a8"]))
     base_req = GenerationRequest(prompt="Der Hund", adapter="a8", max_tokens=30)
 
@@ -108,7 +108,7 @@ def test_stop_string_truncates_and_streams_consistently(tiny_base, adapters):
 
 
 def test_sampling_is_reproducible_per_seed(tiny_base, adapters):
-    eng = CpuEngine(tiny_base)
+    eng = BatchedEngine(tiny_base)
     eng.load_adapter("a8", str(adapters["a8"]))
 
     def req(seed, adapter="a8"):
@@ -126,7 +126,7 @@ def test_sampling_is_reproducible_per_seed(tiny_base, adapters):
 
 
 def test_lru_eviction_and_reload(tiny_base, adapters, reference):
-    eng = CpuEngine(tiny_base, max_adapters=2)
+    eng = BatchedEngine(tiny_base, max_adapters=2)
     eng.load_adapter("a8", str(adapters["a8"]))
     eng.load_adapter("b16", str(adapters["b16"]))
 
@@ -162,7 +162,7 @@ def test_incompatible_adapters_load_nothing(tiny_base, adapters, tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
 
-    eng = CpuEngine(tiny_base, max_lora_rank=8)
+    eng = BatchedEngine(tiny_base, max_lora_rank=8)
     no_weights = _copy_adapter(adapters["a8"], tmp_path / "no_weights")
     (no_weights / "adapter_model.safetensors").unlink()
     no_config = _copy_adapter(adapters["a8"], tmp_path / "no_config")
@@ -195,7 +195,7 @@ def test_incompatible_adapters_load_nothing(tiny_base, adapters, tmp_path):
 
 
 def test_request_errors(tiny_base):
-    eng = CpuEngine(tiny_base, max_prompt_tokens=16, max_queue=2)
+    eng = BatchedEngine(tiny_base, max_prompt_tokens=16, max_queue=2)
 
     async def main():
         with pytest.raises(AdapterNotFound):
@@ -214,7 +214,7 @@ def test_request_errors(tiny_base):
 
 
 def test_unload_during_inflight_request_drains_first(tiny_base, adapters, reference):
-    eng = CpuEngine(tiny_base)
+    eng = BatchedEngine(tiny_base)
     eng.load_adapter("b16", str(adapters["b16"]))
     req = GenerationRequest(prompt="Heute ist das Wetter", adapter="b16", max_tokens=24)
 
@@ -241,7 +241,7 @@ def test_unload_during_inflight_request_drains_first(tiny_base, adapters, refere
 def test_eviction_of_busy_adapter_waits_for_its_rows(tiny_base, adapters, reference):
     """max_adapters=1: loading a second adapter while the first has a row in flight must not swap the slot
     under that row; the new adapter's request waits for the slot and both results stay exact."""
-    eng = CpuEngine(tiny_base, max_adapters=1)
+    eng = BatchedEngine(tiny_base, max_adapters=1)
     eng.load_adapter("a8", str(adapters["a8"]))
     r1 = GenerationRequest(prompt="Der Hund", adapter="a8", max_tokens=20)
     r2 = GenerationRequest(prompt="Katze", adapter="d16mlp", max_tokens=10)
@@ -264,7 +264,7 @@ def test_eviction_of_busy_adapter_waits_for_its_rows(tiny_base, adapters, refere
 
 
 def test_replacing_an_adapter_id_uses_new_weights(tiny_base, adapters, reference):
-    eng = CpuEngine(tiny_base)
+    eng = BatchedEngine(tiny_base)
     eng.load_adapter("x", str(adapters["a8"]))
     eng.load_adapter("x", str(adapters["c8rs"]))
     res = run(eng.generate(GenerationRequest(prompt="Der Hund", adapter="x", max_tokens=10)))
@@ -273,7 +273,7 @@ def test_replacing_an_adapter_id_uses_new_weights(tiny_base, adapters, reference
 
 
 def test_event_loop_stays_responsive_and_engine_reusable_across_loops(tiny_base):
-    eng = CpuEngine(tiny_base, max_batch_size=4)
+    eng = BatchedEngine(tiny_base, max_batch_size=4)
 
     async def main():
         ticks = 0
@@ -300,7 +300,7 @@ def test_random_traffic_with_adapter_churn_stays_exact(tiny_base, adapters, refe
     streams cancelled midway: every completed greedy result still equals the one-at-a-time reference."""
     import random
 
-    eng = CpuEngine(tiny_base, max_adapters=2, max_batch_size=5, batch_wait_ms=1)
+    eng = BatchedEngine(tiny_base, max_adapters=2, max_batch_size=5, batch_wait_ms=1)
     rng = random.Random(1)
     words = "Der Hund Katze Heute ist das Wetter schön Grüße aus München Straße".split()
 
