@@ -88,13 +88,29 @@ def _openai_override(exc: BaseException) -> tuple[int, str | None, str | None] |
     return next((v for t, v in _OPENAI_OVERRIDES.items() if isinstance(exc, t)), None)
 
 
+def _is_field(part) -> bool:
+    """A body field name or list index, not one of pydantic's union-branch tags (`list[float]`, `SweepRange`,
+    `function-after[...]`): the request's field names are lowercase."""
+    return isinstance(part, int) or (part != "body" and "[" not in part and not part[:1].isupper())
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict]:
-    out = []
+    """One entry per problem, named by the client's own field path. A field typed "A or B" (a list or a range)
+    fails on every branch; the branch the client did not mean only says "should be a valid list", so when another
+    branch has a real complaint about that field, the wrong-type ones are left out."""
+    errors = []
     for e in exc.errors():
-        field = ".".join(str(p) for p in e["loc"] if p != "body")
+        field = ".".join(str(p) for p in e["loc"] if _is_field(p))
         msg = "not supported by this server" if e["type"] == "extra_forbidden" else \
             e["msg"].removeprefix("Value error, ")
-        out.append({"field": field, "message": msg})
+        errors.append((field, e["type"].endswith("_type"), msg))
+    specific = {field for field, wrong_type, _ in errors if not wrong_type}
+    out = []
+    for field, wrong_type, msg in errors:
+        entry = {"field": field, "message": msg}
+        if (wrong_type and field in specific) or entry in out:
+            continue
+        out.append(entry)
     return out
 
 

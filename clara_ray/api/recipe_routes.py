@@ -48,6 +48,12 @@ def _recipes(request: Request) -> AliasRecipes:
     return backend(request, "recipes")
 
 
+@router.get("")
+async def list_recipes(request: Request, who: Annotated[Principal, require("training:read")]) -> dict:
+    """Every alias that has a recipe of its own (the others' jobs use the configuration's values)."""
+    return {"items": await asyncio.to_thread(_recipes(request).all)}
+
+
 @router.get("/{alias}")
 async def get_recipe(alias: AliasPath, request: Request,
                      who: Annotated[Principal, require("training:read")]) -> StoredRecipe:

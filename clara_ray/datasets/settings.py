@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from clara_ray.server_paths import check_root_entry
+from clara_ray.settings_section import Section
 
 
-class _Section(BaseModel):
-    # Same rules as clara_ray.config.Section (not imported: config.py imports this module).
-    model_config = {"extra": "forbid", "validate_assignment": True}
-
-
-class SearchWeights(_Section):
+class SearchWeights(Section):
     vector: float = Field(0.5, ge=0)
     """Weight of the vector (Chroma) ranking in the fusion."""
     graph: float = Field(0.3, ge=0)
@@ -38,7 +34,7 @@ RENAMED = {
 }
 
 
-class DatasetSettings(_Section):
+class DatasetSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data):

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from clara_ray.adapters.registry import AdapterRegistry, AliasView, UnknownAdapter
 from clara_ray.adapters.version_status import VersionStatus
-from clara_ray.config import ClaraSettings, LearningSettings
+from clara_ray.config import ClaraSettings
+from clara_ray.learning.settings import LearningSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import LearningCycle
 from clara_ray.learning.ratings import VersionRating, ratings_for_versions

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from clara_ray.config import LearningSettings
+from clara_ray.learning.settings import LearningSettings
 from clara_ray.learning.evaluator import CycleEvaluation
 
 

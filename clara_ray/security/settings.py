@@ -6,17 +6,14 @@ import ipaddress
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from clara_ray.settings_section import Section
 
 SecurityMode = Literal["off", "dev", "production", "strict"]
 
 
-class _Section(BaseModel):
-    # Same rules as clara_ray.config.Section (not imported: config.py imports this module).
-    model_config = {"extra": "forbid", "validate_assignment": True}
-
-
-class RateLimitSettings(_Section):
+class RateLimitSettings(Section):
     enabled: bool = True
     """Apply rate limits in modes dev, production and strict (never in mode off)."""
     storage_uri: str = "memory://"
@@ -53,14 +50,14 @@ def _parse_limit(value: str) -> None:
         raise ValueError(f"invalid rate limit {value!r} (expected e.g. '5/minute' or '100 per hour')") from None
 
 
-class AuditSettings(_Section):
+class AuditSettings(Section):
     enabled: bool = True
     """Write the audit log (modes dev, production, strict): every write request and every denied request."""
     include_reads: bool = False
     """Also record successful reads (GET); noisy, off by default."""
 
 
-class SecurityConfig(_Section):
+class SecurityConfig(Section):
     mode: SecurityMode = "off"
     """off: no auth (local development only); dev: HS256 secret; production: RS256 via JWKS;
     strict: production + HTTPS only + rate limits on every route."""

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, func, insert, or_, select
 
-from clara_ray.config import CompletionLogSettings
+from clara_ray.serving.settings import CompletionLogSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import Completion
 from clara_ray.observability.metrics import record_completion_log_dropped

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from clara_ray.config import RouterSettings
+from clara_ray.serving.settings import RouterSettings
 
 if TYPE_CHECKING:
     from clara_ray.adapters.registry import AliasView

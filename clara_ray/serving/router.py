@@ -8,7 +8,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from clara_ray.config import RouterSettings
+from clara_ray.serving.settings import RouterSettings
 
 log = logging.getLogger("clara.router")
 

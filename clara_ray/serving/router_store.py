@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from clara_ray.config import RouterSettings
+from clara_ray.serving.settings import RouterSettings
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import ControlSetting, utcnow
 from clara_ray.serving.revisions import RouterRevision

@@ -18,7 +18,7 @@ from clara_ray.adapters.compat import check_adapter_fits_base
 from clara_ray.adapters.registry import AdapterRegistry, AliasView, InvalidReference, RegistryConflict
 from clara_ray.adapters.store import AdapterStore
 from clara_ray.adapters.version_status import VersionStatus
-from clara_ray.config import ClaraSettings, RouterSettings
+from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
 from clara_ray.model.chat_format import TemplateError, encode_chat, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
@@ -29,6 +29,7 @@ from clara_ray.serving.revision_client import publisher_for
 from clara_ray.serving.revisions import AliasRevision, RevisionPublisher, RouterRevision
 from clara_ray.serving.router import AdapterRouter, Candidate
 from clara_ray.serving.router_store import RouterSettingsStore
+from clara_ray.serving.settings import RouterSettings
 from clara_ray.server_paths import Roots
 from clara_ray.training.spec import check_adapter_name
 

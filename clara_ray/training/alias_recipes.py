@@ -10,6 +10,7 @@ then the configuration, then the base model's defaults (training/recipe.py).
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import AliasRecipeRow, utcnow
@@ -63,6 +64,11 @@ class AliasRecipes:
         with self.db.session() as s:
             row = s.get(AliasRecipeRow, alias)
             return None if row is None else _view(row)
+
+    def all(self) -> list[StoredRecipe]:
+        """Every alias's recipe, by alias."""
+        with self.db.session() as s:
+            return [_view(row) for row in s.scalars(select(AliasRecipeRow).order_by(AliasRecipeRow.alias))]
 
     def values_for(self, alias: str, continuous: bool) -> RecipeValues | None:
         """The part of the alias's recipe a job of this kind uses (None when the alias has none)."""

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from clara_ray.config import CompletionLogSettings, ServingSettings
+from clara_ray.serving.settings import CompletionLogSettings, ServingSettings
 from clara_ray.observability import metrics
 from clara_ray.serving.completion_log import CompletionLog, CompletionRecord
 

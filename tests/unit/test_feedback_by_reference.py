@@ -15,7 +15,7 @@ from sec_helpers import SECRET, auth, hs_token  # noqa: E402
 
 from clara_ray.adapters.registry import AdapterRegistry  # noqa: E402
 from clara_ray.api.app import build_app  # noqa: E402
-from clara_ray.config import CompletionLogSettings  # noqa: E402
+from clara_ray.serving.settings import CompletionLogSettings  # noqa: E402
 from clara_ray.db.engine import Database  # noqa: E402
 from clara_ray.db.tables import Feedback  # noqa: E402
 from clara_ray.learning.loop import LearningLoop  # noqa: E402

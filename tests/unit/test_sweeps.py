@@ -118,6 +118,7 @@ def test_recipe_routes(settings, db):
         assert bad.status_code == 422 and "either from_job" in bad.text
         assert c.put("/api/training/recipes/bau", json={"continuous": {"learning_rate": 7}}).status_code == 422
         assert c.get("/api/training/recipes/Bad%0AName").status_code == 422
+        assert [r["alias"] for r in c.get("/api/training/recipes").json()["items"]] == ["bau"]
         assert c.delete("/api/training/recipes/bau").json() == {"alias": "bau", "deleted": True}
         assert c.delete("/api/training/recipes/bau").status_code == 404
 

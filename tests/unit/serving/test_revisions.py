@@ -111,7 +111,7 @@ def test_an_older_or_equal_revision_never_moves_an_alias_back():
 
 
 def RouterSettingsFor(**kw):
-    from clara_ray.config import RouterSettings
+    from clara_ray.serving.settings import RouterSettings
 
     return RouterSettings(**kw)
 
