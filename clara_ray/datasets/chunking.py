@@ -42,7 +42,7 @@ def model_tokens(model: str) -> ModelTokens:
     """The embedding model's tokenizer (loaded once per process: Ray Data tasks reuse it), without the model."""
     from transformers import AutoTokenizer
 
-    from clara_ray.datasets.embedding import model_path
+    from clara_ray.datasets.embedding_model import model_path
 
     return ModelTokens(AutoTokenizer.from_pretrained(model_path(model)))
 

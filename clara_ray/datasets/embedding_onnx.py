@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clara_ray.datasets.embedding import model_fingerprint, model_path
+from clara_ray.datasets.embedding_model import model_fingerprint, model_path
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 

@@ -103,7 +103,7 @@ class DatasetService:
         if local:
             emb = self.embedder()  # checks the index too
             return emb.name, emb.fingerprint
-        from clara_ray.datasets.embedding import model_fingerprint
+        from clara_ray.datasets.embedding_model import model_fingerprint
 
         name = self.cfg.embedding_model
         try:

@@ -10,18 +10,17 @@ import fsspec
 import httpx
 import pytest
 
-from clara_ray.resources import load_jsonl, qa_path
+from tests.ray.loop_checks import baurecht_records, next_decided_cycle, registry_at, served_by
 from tests.ray.own_app import deploy_own_app, remove_own_app
 from tests.s3_server import s3_server
 from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
 APP, PREFIX, ALIAS, BUCKET = "s3", "/s3", "s3law", "clara-adapters"
-CHAT = "<|begin_of_text|><|user|>{}<|end_of_text|><|assistant|>"  # the tiny model's chat format
 
 
 def records():
-    return [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
+    return baurecht_records()
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +52,6 @@ def app(ray_cluster, api_url, ray_settings, base_model, s3, tmp_path_factory):
     remove_own_app(APP, namespace)
 
 
-def registry(root):
-    from clara_ray.adapters.registry import AdapterRegistry
-    from clara_ray.db.engine import Database
-
-    return AdapterRegistry(Database(f"sqlite:///{root / 'clara.db'}"))
-
-
-def served_by(client, ref: str) -> dict:
-    def answered():
-        r = client.post("/v1/completions", json={"model": ALIAS, "max_tokens": 6,
-                                                 "prompt": CHAT.format(records()[0]["prompt"])})
-        assert r.status_code == 200, r.text
-        return r.json() if r.headers["x-clara-model-version"] == ref else None
-
-    return poll(answered, f"{ALIAS} is not served by {ref}", 60, 0.5)
-
-
 @pytest.mark.timeout(900)
 def test_train_serve_and_promote_through_an_s3_adapter_store(app, s3, tmp_path):
     client, root = app
@@ -86,22 +68,18 @@ def test_train_serve_and_promote_through_an_s3_adapter_store(app, s3, tmp_path):
 
     done = poll(finished, "the training job did not finish", 600, 1.0)
     assert done["status"] == "COMPLETED", done["error"]
-    uri = registry(root).resolve(f"{ALIAS}@v1").uri  # the API does not hand out storage locations
+    uri = registry_at(f"sqlite:///{root / 'clara.db'}").resolve(f"{ALIAS}@v1").uri  # the API does not hand out storage locations
     assert uri.startswith(f"s3://{BUCKET}/adapters/{ALIAS}/"), uri
     assert fs.exists(uri + "/adapter_config.json") and fs.exists(uri + "/adapter_model.safetensors")
     assert not (root / "adapters").exists()  # nothing written to the local default store
-    served_by(client, f"{ALIAS}@v1")  # the LLM replica downloaded it from S3
+    served_by(client, ALIAS, f"{ALIAS}@v1")  # the LLM replica downloaded it from S3
 
     items = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "adapter": ALIAS}
              for r in records()[120:150]]
     assert client.post("/api/feedback/batch", json={"items": items}).status_code == 201
     assert client.post("/api/learning/trigger", json={"adapter": ALIAS}).status_code == 202
 
-    def decided():
-        items = client.get("/api/learning/cycles", params={"adapter": ALIAS}).json()["items"]
-        return items[0] if items and items[0]["status"] not in ("running", "canary") else None
-
-    cycle = poll(decided, "the learning cycle did not decide", 600, 1.0)
+    cycle = next_decided_cycle(client, ALIAS)
     assert cycle["status"] == "promoted", cycle["reason"]
-    assert registry(root).resolve(f"{ALIAS}@v2").uri.startswith(f"s3://{BUCKET}/adapters/")
-    served_by(client, f"{ALIAS}@v2")
+    assert registry_at(f"sqlite:///{root / 'clara.db'}").resolve(f"{ALIAS}@v2").uri.startswith(f"s3://{BUCKET}/adapters/")
+    served_by(client, ALIAS, f"{ALIAS}@v2")

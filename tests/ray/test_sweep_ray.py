@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clara_ray.resources import load_jsonl, qa_path
+from tests.ray.loop_checks import baurecht_records, next_decided_cycle, registry_at
 from tests.ray.own_app import deploy_own_app, remove_own_app
 from tests.waiting import poll
 
@@ -19,7 +19,7 @@ FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def records():
-    return [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
+    return baurecht_records()
 
 
 def write(path, rows):
@@ -32,13 +32,6 @@ def finished(client, job_id, timeout=400):
         view = client.get(f"/api/training/jobs/{job_id}").json()
         return view if view["status"] in FINISHED else None
     return poll(done, f"job {job_id} did not finish", timeout, 0.5)
-
-
-def registry_of(settings):
-    from clara_ray.adapters.registry import AdapterRegistry
-    from clara_ray.db.engine import Database
-
-    return AdapterRegistry(Database(settings.storage.database_url))
 
 
 @pytest.mark.timeout(600)
@@ -64,7 +57,7 @@ def test_sweep_stops_the_worse_trial_registers_the_best_and_its_recipe_drives_th
     assert trials[1e-6]["curve"][0] > trials[3e-3]["curve"][0]
     assert view["metrics"]["sweep"]["config"] == {"learning_rate": 3e-3}
 
-    version = registry_of(ray_settings).get_version(view["adapter_version_id"])
+    version = registry_at(ray_settings.storage.database_url).get_version(view["adapter_version_id"])
     assert version.config["learning_rate"] == 3e-3 and version.config["sweep"]["sweep_id"] == job_id
     assert version.config["sweep"]["config"] == {"learning_rate": 3e-3} and version.config["sweep"]["trials"] == 2
     assert not list(Path(ray_settings.storage.checkpoint_uri).glob(f"*{job_id}*"))  # every trial's files removed
@@ -82,7 +75,7 @@ def test_sweep_stops_the_worse_trial_registers_the_best_and_its_recipe_drives_th
     nxt = client.post("/api/training/jobs", json={"name": "sweeplaw", "data_paths": [data], "epochs": 1})
     done = finished(client, nxt.json()["job_id"])
     assert done["status"] == "COMPLETED", done["error"]
-    assert registry_of(ray_settings).get_version(done["adapter_version_id"]).config["learning_rate"] == 3e-3
+    assert registry_at(ray_settings.storage.database_url).get_version(done["adapter_version_id"]).config["learning_rate"] == 3e-3
 
 
 @pytest.mark.timeout(600)
@@ -156,12 +149,7 @@ def test_the_loop_tunes_its_own_recipe_after_no_improvement_and_promotes(tuning_
         assert client.post("/api/feedback/batch", json={"items": items}).status_code == 201
         known = {c["cycle_id"] for c in client.get("/api/learning/cycles", params={"adapter": "tuned"}).json()["items"]}
         assert client.post("/api/learning/trigger", json={"adapter": "tuned"}).status_code == 202
-
-        def decided():
-            items = client.get("/api/learning/cycles", params={"adapter": "tuned"}).json()["items"]
-            new = [c for c in items if c["cycle_id"] not in known and c["status"] not in ("running", "canary")]
-            return new[0] if new else None
-        return poll(decided, "the cycle did not decide", 600, 1.0)
+        return next_decided_cycle(client, "tuned", known)
 
     first, second = cycle(rows[170:195]), cycle(rows[195:220])
     for c in (first, second):

@@ -14,14 +14,13 @@ import fsspec
 import httpx
 import pytest
 
-from clara_ray.resources import load_jsonl, qa_path
 from tests.ray.cluster_procs import BIN, free_port, node_env, start_node
+from tests.ray.loop_checks import baurecht_records, next_decided_cycle, registry_at, served_by
 from tests.s3_server import s3_server
 from tests.waiting import poll
 
 pytestmark = [pytest.mark.ray]
 BUCKET, ALIAS, APP = "clara-two-node", "twonode", "clara"
-CHAT = "<|begin_of_text|><|user|>{}<|end_of_text|><|assistant|>"  # the tiny model's chat format
 TRAINER, HEAD = {"trainer": 4}, {"head": 8}  # the nodes' custom resources
 
 # The Ray tasks that train (by the job's `runner`) and evaluate a cycle's candidate (on an idle warm trainer, else
@@ -31,7 +30,7 @@ EVALUATES = ("WarmTrainerActor.try_evaluate", "_evaluate")
 
 
 def records():
-    return [r for r in load_jsonl(qa_path()) if r["domain"] == "baurecht"]
+    return baurecht_records()
 
 
 @pytest.fixture(scope="module")
@@ -110,23 +109,6 @@ def deploy(head, settings: dict, port: int, tmp_path) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def registry(pg_url):
-    from clara_ray.adapters.registry import AdapterRegistry
-    from clara_ray.db.engine import Database
-
-    return AdapterRegistry(Database(pg_url))
-
-
-def served_by(client, ref: str) -> dict:
-    def answered():
-        r = client.post("/v1/completions", json={"model": ALIAS, "max_tokens": 6,
-                                                 "prompt": CHAT.format(records()[0]["prompt"])})
-        assert r.status_code == 200, r.text
-        return r.json() if r.headers["x-clara-model-version"] == ref else None
-
-    return poll(answered, f"{ALIAS} is not served by {ref}", 60, 0.5)
-
-
 @pytest.mark.timeout(600)
 def test_the_loop_on_two_nodes_without_shared_local_disk(cluster, s3, tmp_path):
     head, dirs, pg_url = cluster
@@ -162,11 +144,11 @@ def test_the_loop_on_two_nodes_without_shared_local_disk(cluster, s3, tmp_path):
         assert done["status"] == "COMPLETED", done["error"]
         assert done["metrics"]["runner"] == "ray_train"
         assert actor_nodes(head.dashboard, "RayTrainWorker") == {trainer_node}  # pinned by worker_resources
-        uri = registry(pg_url).resolve(f"{ALIAS}@v1").uri
+        uri = registry_at(pg_url).resolve(f"{ALIAS}@v1").uri
         assert uri.startswith(f"s3://{BUCKET}/adapters/{ALIAS}/"), uri
         assert fs.exists(uri + "/adapter_model.safetensors")
         assert fs.ls(f"{BUCKET}/checkpoints")  # Ray Train's checkpoints went to the bucket, not a node's disk
-        served_by(client, f"{ALIAS}@v1")
+        served_by(client, ALIAS, f"{ALIAS}@v1")
         assert actor_nodes(head.dashboard, f"ServeReplica:{APP}:") == {head_node}
 
         items = [{"prompt": r["prompt"], "response": r["response"], "rating": 1.0, "adapter": ALIAS}
@@ -174,14 +156,10 @@ def test_the_loop_on_two_nodes_without_shared_local_disk(cluster, s3, tmp_path):
         assert client.post("/api/feedback/batch", json={"items": items}).status_code == 201
         assert client.post("/api/learning/trigger", json={"adapter": ALIAS}).status_code == 202
 
-        def decided():
-            items = client.get("/api/learning/cycles", params={"adapter": ALIAS}).json()["items"]
-            return items[0] if items and items[0]["status"] not in ("running", "canary") else None
-
-        cycle = poll(decided, "the learning cycle did not decide", 300, 1.0)
+        cycle = next_decided_cycle(client, ALIAS, timeout=300)
         assert cycle["status"] == "promoted", cycle["reason"]
-        assert registry(pg_url).resolve(f"{ALIAS}@v2").uri.startswith(f"s3://{BUCKET}/adapters/")
-        served_by(client, f"{ALIAS}@v2")  # the head's replica, after the revision hub's push
+        assert registry_at(pg_url).resolve(f"{ALIAS}@v2").uri.startswith(f"s3://{BUCKET}/adapters/")
+        served_by(client, ALIAS, f"{ALIAS}@v2")  # the head's replica, after the revision hub's push
         assert fs.exists(f"{BUCKET}/learning/{cycle['cycle_id']}.jsonl")  # the cycle's training file
         runner = client.get(f"/api/training/jobs/{cycle['job_id']}").json()["metrics"]["runner"]
         ran = task_nodes(head.dashboard)

@@ -11,7 +11,7 @@ import numpy as np
 
 from clara_ray.datasets.chunking import chunk_text, model_tokens
 from clara_ray.datasets.documents import parse_document
-from clara_ray.datasets.embedding import OFFLINE_PACKAGE
+from clara_ray.datasets.embedding_model import OFFLINE_PACKAGE
 from clara_ray.datasets.entities import extract
 from clara_ray.datasets.errors import DatasetInputError
 

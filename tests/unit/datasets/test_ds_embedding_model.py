@@ -23,7 +23,7 @@ def model_folders(tmp_path_factory):
     model), a plain copy of the bundled files, and another model (the bundled one plus a 64-dimension Dense layer)."""
     from sentence_transformers import SentenceTransformer, models
 
-    from clara_ray.datasets.embedding import model_path
+    from clara_ray.datasets.embedding_model import model_path
 
     root = tmp_path_factory.mktemp("models")
     base = SentenceTransformer(model_path(BUNDLED), device="cpu")
@@ -37,7 +37,8 @@ def model_folders(tmp_path_factory):
 
 def test_a_local_folder_embeds_like_the_bundled_model(model_folders, embedder):
     from clara_ray.datasets.chunking import model_tokens
-    from clara_ray.datasets.embedding import Embedder, model_fingerprint
+    from clara_ray.datasets.embedding import Embedder
+    from clara_ray.datasets.embedding_model import model_fingerprint
 
     texts = ["Säumniszuschlag nach § 240 AO", "Bauen im Außenbereich"]
     local = Embedder(model_folders["saved"], max_tokens=128)
