@@ -20,11 +20,17 @@ def deploy_own_app(settings, name: str, prefix: str, llm_replicas: int = 1, **ap
 
 
 def remove_own_app(name: str, namespace: str) -> None:
+    """The app, its detached actors, and the runners of jobs still running in its namespace (detached too: a test
+    that failed mid-cycle would leave its training job running into the next tests)."""
     import ray
     from ray import serve
 
+    from actors.training_runner import RUNNER_PREFIX
+
     serve.delete(name)
-    for actor in DETACHED:
+    runners = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+               if a["namespace"] == namespace and a["name"].startswith(RUNNER_PREFIX)]
+    for actor in (*DETACHED, *runners):
         try:
             ray.kill(ray.get_actor(actor, namespace=namespace), no_restart=True)
         except ValueError:

@@ -72,14 +72,15 @@ def canary_cycle(client, rows: list[dict]) -> dict:
     return c
 
 
-def ask(client, user: int, n: int) -> tuple[str, str]:
-    """An OpenAI completion for the alias on behalf of end user `user`: (completion id, version header)."""
+def ask(client, user: int, n: int) -> tuple[str, str, bool]:
+    """An OpenAI completion for the alias on behalf of end user `user`: (completion id, version header, whether it
+    has text: a tiny adapter may end its turn at once, and an empty answer has nothing to rate)."""
     question = records()[n % len(records())]["prompt"]
     r = client.post("/v1/completions", json={"model": ALIAS, "user": f"user{user}", "max_tokens": 6,
                                              "prompt": CHAT.format(f"{question} (Frage {n})")})
     assert r.status_code == 200, r.text
     assert r.json()["system_fingerprint"] == r.headers["x-clara-model-version"]
-    return r.json()["id"], r.headers["x-clara-model-version"]
+    return r.json()["id"], r.headers["x-clara-model-version"], bool(r.json()["choices"][0]["text"])
 
 
 def rate_until_decided(client, cycle: dict, canary_rating: float, active_rating: float, first_user: int) -> dict:
@@ -88,9 +89,10 @@ def rate_until_decided(client, cycle: dict, canary_rating: float, active_rating:
     canary_ref = cycle["canary"]["version"]
     answers: dict[str, list[str]] = {"canary": [], "active": []}
     for user in range(first_user, first_user + 60):
-        cid, version = ask(client, user, user)
+        cid, version, has_text = ask(client, user, user)
         assert ask(client, user, user + 100)[1] == version  # sticky per end user
-        answers["canary" if version == canary_ref else "active"].append(cid)
+        if has_text:
+            answers["canary" if version == canary_ref else "active"].append(cid)
         if min(len(v) for v in answers.values()) >= 3:
             break
     assert min(len(v) for v in answers.values()) >= 3, answers  # half of the users each side: 60 is plenty
