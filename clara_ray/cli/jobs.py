@@ -41,6 +41,18 @@ def show_job(job: dict) -> None:
     if job.get("error"):
         pairs.append(("error", Text(job["error"], style="red")))
     key_values(pairs)
+    trials = (m.get("sweep") or {}).get("trials") or m.get("trials")
+    if trials:
+        show_trials(trials, (m.get("sweep") or {}).get("best_trial"))
+
+
+def show_trials(trials: list[dict], best: str | None) -> None:
+    """A sweep's trial table (training/tune_sweep.py TrialBoard), the winner marked."""
+    rows = [(("* " if t["trial_id"] == best else "") + t["trial_id"], t["status"],
+             ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["config"].items()),
+             t.get("evaluations", 0), number(t.get("val_perplexity"))) for t in trials]
+    table(["trial", "status", "configuration", "evaluations", "val perplexity"], rows,
+          title="sweep trials" + (" (* best)" if best else ""))
 
 
 @app.command("list")

@@ -242,6 +242,24 @@ def test_train_config_mistakes_are_one_line_errors(world, tmp_path):
 
 # ---- jobs -----------------------------------------------------------------------------------------------------
 @pytest.mark.timeout(120)
+def test_a_sweep_is_submitted_from_its_yaml_and_shown_with_its_trials(world, tmp_path):
+    text = JOB + "sweep:\n  space: {learning_rate: [0.003, 0.000001]}\n  search: grid\n"
+    done = json.loads(ok(clara(world, "train", write_config(tmp_path, text), "--json")))["job_id"]
+    assert world["jobs"].requests[-1]["sweep"]["space"]["learning_rate"] == [0.003, 0.000001]
+    trials = [{"trial_id": "t1", "status": "completed", "config": {"learning_rate": 0.003}, "evaluations": 2,
+               "val_perplexity": 7.5, "curve": [8.0, 7.5]},
+              {"trial_id": "t2", "status": "stopped_early", "config": {"learning_rate": 1e-06}, "evaluations": 1,
+               "val_perplexity": 12.0, "curve": [12.0]}]
+    world["jobs"].jobs[done]["metrics"]["sweep"] = {"best_trial": "t1", "config": {"learning_rate": 0.003},
+                                                    "trials": trials}
+    shown = ok(clara(world, "jobs", "show", done))
+    cells = re.sub(r"[\s│]+", " ", shown)  # the table's cells, one space apart
+    assert "sweep trials (* best)" in shown and "* t1 completed learning_rate=0.003 2 7.5" in cells
+    assert "t2 stopped_early learning_rate=1e-06 1 12" in cells
+    bad = failed(clara(world, "train", write_config(tmp_path, JOB + "sweep: {space: {}}\n")))
+    assert "sweep.space" in bad and "varies nothing" in bad
+
+
 def test_jobs_list_show_logs_cancel_retry(world, tmp_path):
     jobs = world["jobs"]
     done = json.loads(ok(clara(world, "train", write_config(tmp_path, JOB), "--json")))["job_id"]
