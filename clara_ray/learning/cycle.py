@@ -82,7 +82,7 @@ class CycleRunner:
         if cfg.self_tune_trials and self_tune.due(self.db, alias, cfg.self_tune_after_rejections):
             sweep = self_tune.self_tune_sweep(self.settings, self_tune.continuous_learning_rate(self.settings, recipe))
         req = TrainingJobRequest(
-            name=alias, trainer_type=TrainerType.CONTINUOUS, data_paths=[str(data)], parent=f"{alias}@v{active.version}",
+            name=alias, trainer_type=TrainerType.CONTINUOUS, data_paths=[data], parent=f"{alias}@v{active.version}",
             activate="never", priority=2, sweep=sweep,
             # learning.* apply unless the alias has a recipe of its own (then: it, continuous.*, the base's recipe)
             epochs=None if recipe else cfg.epochs, learning_rate=None if recipe else cfg.learning_rate,

@@ -55,7 +55,8 @@ def llm_config(base_model_path: str, base_id: str, settings: ClaraSettings) -> d
 
     LoRA adapters are downloaded per request from the adapter store, so the store must be an object store."""
     store = settings.storage.adapter_store_uri.rstrip("/")
-    if store.split("://")[0] not in OBJECT_STORES or "://" not in store:
+    scheme, _, rest = store.partition("://")
+    if not rest or scheme not in OBJECT_STORES:
         raise ValueError(f"storage.adapter_store_uri: serving.engine 'vllm' (Ray Serve LLM) loads LoRA adapters "
                          f"only from an object store ({', '.join(s + '://' for s in OBJECT_STORES)}), not {store!r}")
     s = settings.serving

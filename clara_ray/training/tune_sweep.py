@@ -39,12 +39,17 @@ def param_space(spec: SweepSpec) -> dict:
     return out
 
 
+def with_recipe(plan: TrainPlan, config: dict) -> TrainPlan:
+    """The job's plan with a trial's values of the varied fields (Tune may hand integers back as floats)."""
+    return plan.model_copy(update={k: (int(v) if k in ("r", "alpha", "epochs", "max_steps") else v)
+                                   for k, v in config.items()})
+
+
 def trial_plan(plan: TrainPlan, config: dict, trial_id: str) -> TrainPlan:
-    """The job's plan with one trial's recipe. Trials checkpoint only at their end (a failed trial is not resumed;
-    the sweep goes on without it)."""
-    update = {k: (int(v) if k in ("r", "alpha", "epochs", "max_steps") else v) for k, v in config.items()}
-    return plan.model_copy(update={**update, "job_id": f"{plan.job_id}-{trial_id}", "checkpoint_every_steps": 10**9,
-                                   "max_failures": 0})
+    """One trial's run: the job's plan with its recipe. Trials checkpoint only at their end (a failed trial is not
+    resumed; the sweep goes on without it)."""
+    return with_recipe(plan, config).model_copy(update={"job_id": f"{plan.job_id}-{trial_id}",
+                                                        "checkpoint_every_steps": 10**9, "max_failures": 0})
 
 
 def longest_trial(plan: TrainPlan, spec: SweepSpec) -> int:
@@ -154,8 +159,7 @@ def run_sweep(plan: TrainPlan, spec: SweepSpec, train_blocks: Blocks, val_blocks
         best_id = best.metrics["trial_id"]
         adapter_dir = _download_adapter(best.metrics["checkpoint_path"], plan.checkpoint_uri)
         view = board.trials[best_id]
-        return SweepOutcome(best=view, plan=trial_plan(plan, view.config, best_id).model_copy(
-                                update={"job_id": plan.job_id}),
+        return SweepOutcome(best=view, plan=with_recipe(plan, view.config),
                             metrics=dict(best.metrics), adapter_dir=adapter_dir, trials=list(board.trials.values()))
     finally:
         remove_sweep_files(plan)
