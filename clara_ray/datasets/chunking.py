@@ -84,25 +84,48 @@ def _tail(text: str, tok: TokenCounter, overlap: int) -> str:
     return text[spans[i][0]:].strip() if i < len(spans) else ""
 
 
-def _split_long(par: str, tok: TokenCounter, size: int, overlap: int) -> list[str]:
+class _Counts:
+    """Token counts of joined strings: exactly (tokenise the joined string), or estimated as the parts' counts plus
+    what the separator adds, measured once. The estimate is exact for tokenizers that split on whitespace first
+    (WordPiece, most BPE); chunk_text checks every chunk it produced that way and redoes the document exactly
+    when one is over."""
+
+    def __init__(self, tok: TokenCounter, exact: bool):
+        self.tok, self.exact = tok, exact
+
+    def join(self, a: str, na: int, sep: str, b: str, nb: int) -> int:
+        if self.exact:
+            return self.tok.count(f"{a}{sep}{b}")
+        return na + _separator_tokens(self.tok, sep) + nb
+
+
+@functools.lru_cache(maxsize=64)
+def _separator_tokens(tok: TokenCounter, sep: str) -> int:
+    """Tokens a separator adds between two words (0 for WordPiece, 1 for "\\n\\n" in byte-level BPE)."""
+    return max(0, tok.count(f"Wort{sep}Wort") - 2 * tok.count("Wort"))
+
+
+def _split_long(par: str, tok: TokenCounter, size: int, overlap: int, counts: _Counts) -> list[tuple[str, int]]:
     # Sentences packed up to `size` tokens; each new piece starts with the previous piece's last `overlap` tokens.
-    pieces, cur = [], ""
+    pieces, cur, n_cur = [], "", 0
     for sent in _SENTENCE_END.split(par):
-        if tok.count(sent) > size:
+        n_sent = tok.count(sent)
+        if n_sent > size:
             if cur:
-                pieces.append(cur)
-            pieces.extend(_hard_cut(sent, tok, size, overlap))
-            cur = ""
+                pieces.append((cur, n_cur))
+            pieces.extend((p, tok.count(p)) for p in _hard_cut(sent, tok, size, overlap))
+            cur, n_cur = "", 0
             continue
-        joined = f"{cur} {sent}" if cur else sent
-        if tok.count(joined) <= size:
-            cur = joined
+        n_joined = counts.join(cur, n_cur, " ", sent, n_sent) if cur else n_sent
+        if n_joined <= size:
+            cur, n_cur = (f"{cur} {sent}" if cur else sent), n_joined
             continue
-        pieces.append(cur)
+        pieces.append((cur, n_cur))
         tail = _tail(cur, tok, overlap)
-        cur = f"{tail} {sent}" if tail and tok.count(f"{tail} {sent}") <= size else sent
+        n_tailed = counts.join(tail, tok.count(tail), " ", sent, n_sent) if tail else size + 1
+        cur, n_cur = (f"{tail} {sent}", n_tailed) if n_tailed <= size else (sent, n_sent)
     if cur:
-        pieces.append(cur)
+        pieces.append((cur, n_cur))
     return pieces
 
 
@@ -112,22 +135,32 @@ def chunk_text(text: str, tok: TokenCounter, size: int, overlap: int = 0) -> lis
     if size < 1:
         raise ValueError(f"chunk size must be at least 1 token, not {size}")
     overlap = min(max(overlap, 0), size // 2)  # an overlap near the size would make no progress
+    # Estimated counts tokenise each paragraph and chunk about once instead of every growing join (ingest's
+    # parse stage spent 85 % of its time re-tokenising); the check below keeps the size a guarantee.
+    chunks = _chunks(text, tok, size, overlap, _Counts(tok, exact=False))
+    if all(tok.count(c) <= size for c in chunks):
+        return chunks
+    return _chunks(text, tok, size, overlap, _Counts(tok, exact=True))
+
+
+def _chunks(text: str, tok: TokenCounter, size: int, overlap: int, counts: _Counts) -> list[str]:
     paras = [p.strip() for p in _PARAGRAPHS.split(text) if p.strip()]
-    chunks, cur = [], ""
+    chunks: list[tuple[str, int]] = []
+    cur, n_cur = "", 0
     for p in paras:
-        for piece in ([p] if tok.count(p) <= size else _split_long(p, tok, size, overlap)):
-            joined = f"{cur}\n\n{piece}" if cur else piece
-            if cur and tok.count(joined) > size:
-                chunks.append(cur)
-                cur = piece
+        n_p = tok.count(p)
+        for piece, n_piece in ([(p, n_p)] if n_p <= size else _split_long(p, tok, size, overlap, counts)):
+            n_joined = counts.join(cur, n_cur, "\n\n", piece, n_piece) if cur else n_piece
+            if cur and n_joined > size:
+                chunks.append((cur, n_cur))
+                cur, n_cur = piece, n_piece
             else:
-                cur = joined
+                cur, n_cur = (f"{cur}\n\n{piece}" if cur else piece), n_joined
     if cur:
         # A short tail (often boilerplate such as a costs sentence) joins the previous chunk when it fits: tiny
         # chunks embed close to the corpus centre and would match every query.
-        joined = f"{chunks[-1]}\n\n{cur}" if chunks else ""
-        if chunks and tok.count(cur) < size // 3 and tok.count(joined) <= size:
-            chunks[-1] = joined
+        if chunks and n_cur < size // 3 and counts.join(chunks[-1][0], chunks[-1][1], "\n\n", cur, n_cur) <= size:
+            chunks[-1] = (f"{chunks[-1][0]}\n\n{cur}", 0)
         else:
-            chunks.append(cur)
-    return chunks or [text.strip()]
+            chunks.append((cur, n_cur))
+    return [c for c, _ in chunks] or [text.strip()]

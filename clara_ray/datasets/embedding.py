@@ -1,5 +1,6 @@
 """Sentence embeddings (offline all-MiniLM-L6-v2 package or a local sentence-transformers folder), normalised float32,
-on sentence-transformers (torch) or ONNX Runtime (embedding_onnx.py), chosen by `datasets.embedding_backend`."""
+on sentence-transformers (torch), ONNX Runtime (embedding_onnx.py) or as distilled static token vectors
+(embedding_static.py), chosen by `datasets.embedding_backend`."""
 
 from __future__ import annotations
 
@@ -40,18 +41,23 @@ class Embedder:
         return np.asarray(out, dtype=np.float32)
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "static")
 
 
 @functools.lru_cache(maxsize=4)
 def shared_embedder(name: str, max_tokens: int, batch_size: int, threads: int | None = None,
                     backend: str = "torch"):
     """One model per process and configuration (Ray Data tasks and the API reuse it); `backend` as in
-    `datasets.embedding_backend` (torch: sentence-transformers; onnx / onnx-int8: embedding_onnx.OnnxEmbedder)."""
+    `datasets.embedding_backend` (torch: sentence-transformers; onnx / onnx-int8: embedding_onnx.OnnxEmbedder;
+    static: embedding_static.StaticEmbedder)."""
     if backend == "torch":
         return Embedder(name, max_tokens=max_tokens, batch_size=batch_size, threads=threads)
     if backend not in BACKENDS:
         raise ValueError(f"datasets.embedding_backend must be one of {BACKENDS}, not {backend!r}")
+    if backend == "static":
+        from clara_ray.datasets.embedding_static import StaticEmbedder
+
+        return StaticEmbedder(name, max_tokens=max_tokens)
     from clara_ray.datasets.embedding_onnx import OnnxEmbedder
 
     return OnnxEmbedder(name, quantize=backend == "onnx-int8", max_tokens=max_tokens, batch_size=batch_size,

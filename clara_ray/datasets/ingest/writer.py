@@ -74,7 +74,6 @@ class CorpusWriter:
         self.s.vector.upsert(
             [str(r["chunk_id"]) for _, r in chunk_rows],
             np.stack([np.asarray(r["embedding"], dtype=np.float32) for _, r in chunk_rows]),
-            [str(r["chunk_text"]) for _, r in chunk_rows],
             [{"doc_id": d.id, "document_type": d.document_type, "domain": d.domain, "date_int": date_int(d.date),
               "quality_score": float(d.quality_score), "position": int(r["position"])} for d, r in chunk_rows])
         self.s.graph.upsert_documents([

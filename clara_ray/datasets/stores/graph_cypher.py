@@ -11,7 +11,8 @@ a seed provision's statute (PART_OF) gets weight 0.3; each provision/keyword see
 probability P(b|a) = weight(a,b) / df(a) >= 0.3 get 0.5 * P(b|a) (at most 5 per seed). A document scores
   sum over entities e it mentions: weight(e) * ln(1 + N / df(e)) * (1 + ln(count))
 so rare entities and repeated mentions count more (tf = 1 + ln(count) is stored on the MENTIONS edge, and
-the sum is one aggregate query in the database). Filters apply to the Document node.
+the sum is one aggregate query in the database, or for the embedded store a bincount over its in-memory postings,
+graph_postings.py). Filters apply to the Document node.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections import Counter, defaultdict
 from clara_ray.datasets.entities import cooccurrence_pairs
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import GraphDocument, Hit
+from clara_ray.datasets.stores.graph_postings import EntityPostings, PostingDoc
 
 PART_OF_WEIGHT = 0.3
 COOC_MIN_P = 0.3
@@ -30,7 +32,10 @@ COOC_PER_SEED = 5
 
 
 class CypherGraphStore:
-    """Subclasses provide `_run(query, params) -> list[list]` and create the schema."""
+    """Subclasses provide `_run(query, params) -> list[list]` and create the schema; the embedded store also keeps
+    `postings` (graph_postings.EntityPostings), which then scores searches instead of the database."""
+
+    postings: EntityPostings | None = None
 
     def _run(self, query: str, params: dict | None = None) -> list[list]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -65,6 +70,8 @@ class CypherGraphStore:
                       "MERGE (a)-[r:CO_OCCURS]->(b) ON CREATE SET r.weight = p.w ON MATCH SET r.weight = r.weight + p.w",
                       {"p": [{"a": a, "b": b, "w": w} for (a, b), w in pairs.items()]})
         self._n_docs = None
+        if self.postings:
+            self.postings.add(docs)
 
     def _remove_mentions(self, ids: list[str]) -> None:
         """Undo what these documents contributed: their MENTIONS edges and their CO_OCCURS counts."""
@@ -88,11 +95,15 @@ class CypherGraphStore:
             self._remove_mentions(list(doc_ids))
             self._run("MATCH (d:Document) WHERE d.id IN $ids DETACH DELETE d", {"ids": list(doc_ids)})
             self._n_docs = None
+            if self.postings:
+                self.postings.remove(list(doc_ids))
 
     # ---- reads ----
     _n_docs: int | None = None
 
     def document_count(self) -> int:
+        if self.postings:
+            return self.postings.document_count()
         if self._n_docs is None:
             self._n_docs = int(self._run("MATCH (d:Document) RETURN count(d)")[0][0])
         return self._n_docs
@@ -100,6 +111,8 @@ class CypherGraphStore:
     def _df(self, keys: list[str]) -> dict[str, int]:
         if not keys:
             return {}
+        if self.postings:
+            return self.postings.df(keys)
         rows = self._run("MATCH (d:Document)-[:MENTIONS]->(e:Entity) WHERE e.key IN $keys RETURN e.key, count(d)",
                          {"keys": keys})
         return {k: int(n) for k, n in rows}
@@ -134,14 +147,25 @@ class CypherGraphStore:
         weights = self.expand(seeds, df)
         df.update(self._df([k for k in weights if k not in df]))
         n = max(self.document_count(), 1)
-        where, params = (filters or SearchFilters()).cypher("d")
         ents = [{"key": k, "w": w * math.log(1 + n / df[k])} for k, w in weights.items() if df.get(k)]
+        matched = [k for k in keys if k in seeds]
+        if self.postings:
+            ranked = self.postings.top({e["key"]: e["w"] for e in ents}, limit, filters)
+            return [Hit(doc_id=d, score=sc, matched=matched) for d, sc in ranked]
+        where, params = (filters or SearchFilters()).cypher("d")
         # One aggregate query: the database sums w * tf over the postings and returns only the top documents.
         rows = self._run("UNWIND $ents AS q MATCH (d:Document)-[m:MENTIONS]->(e:Entity) "
                          f"WHERE e.key = q.key{where} "
-                         "RETURN d.id, sum(q.w * m.tf) AS s, collect(e.key) AS keys ORDER BY s DESC, d.id LIMIT $n",
+                         "RETURN d.id, sum(q.w * m.tf) AS s ORDER BY s DESC, d.id LIMIT $n",
                          {"ents": ents, "n": limit, **params})
-        return [Hit(doc_id=d, score=float(sc), matched=[k for k in keys if k in seeds]) for d, sc, keys in rows]
+        return [Hit(doc_id=d, score=float(sc), matched=matched) for d, sc in rows]
+
+    def _posting_rows(self) -> tuple[list[PostingDoc], list[tuple[str, str, float]]]:
+        """Everything EntityPostings loads: each document's filter properties and every MENTIONS edge's tf."""
+        docs = [PostingDoc(i, t or "", dm or "", int(di or 0), float(q or 0.0)) for i, t, dm, di, q in self._run(
+            "MATCH (d:Document) RETURN d.id, d.document_type, d.domain, d.date_int, d.quality_score")]
+        return docs, [(d, k, float(tf)) for d, k, tf in self._run(
+            "MATCH (d:Document)-[m:MENTIONS]->(e:Entity) RETURN d.id, e.key, m.tf")]
 
     def document_entities(self, doc_id: str) -> list[dict]:
         rows = self._run("MATCH (d:Document {id: $id})-[m:MENTIONS]->(e:Entity) "

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from clara_ray.datasets.stores.graph_cypher import CypherGraphStore
+from clara_ray.datasets.stores.graph_postings import EntityPostings
 
 SCHEMA = [
     "CREATE NODE TABLE IF NOT EXISTS Document(id STRING PRIMARY KEY, title STRING, document_type STRING, "
@@ -29,14 +30,12 @@ class LadybugGraphStore(CypherGraphStore):
         self._lock = threading.RLock()
         for stmt in SCHEMA:
             self.conn.execute(stmt)
+        self.postings = EntityPostings(self._posting_rows)  # this process alone opens the database: see that module
 
     def _run(self, query: str, params: dict | None = None) -> list[list]:
         with self._lock:
             res = self.conn.execute(query, params or {})
-            rows = []
-            while res.has_next():
-                rows.append(res.get_next())
-            return rows
+            return res.get_all()
 
     def close(self) -> None:
         with self._lock:

@@ -64,26 +64,27 @@ class ChromaVectorStore:
         new = {k: v for k, v in (self.col.metadata or {}).items() if not k.startswith("hnsw:")}
         self.col.modify(metadata={**new, **{k: v for k, v in mine.items() if v is not None}})
 
-    def upsert(self, ids, embeddings, texts, metadatas) -> None:
+    def upsert(self, ids, embeddings, metadatas) -> None:
+        # No chunk texts: they live in the database (corpus_chunks), and Chroma's own full-text indexing of them
+        # took half of every vector write.
         for i in range(0, len(ids), self.max_batch):
             j = i + self.max_batch
             self.col.upsert(ids=list(ids[i:j]), embeddings=np.asarray(embeddings[i:j], dtype=np.float32),
-                            documents=list(texts[i:j]), metadatas=list(metadatas[i:j]))
+                            metadatas=list(metadatas[i:j]))
 
     def delete_documents(self, doc_ids: list[str]) -> None:
         for i in range(0, len(doc_ids), 500):
             self.col.delete(where={"doc_id": {"$in": list(doc_ids[i:i + 500])}})
 
     def query(self, embedding, limit: int, filters: SearchFilters | None = None) -> list[Hit]:
-        n = self.count()
-        if n == 0:
-            return []
         where = filters.chroma_where() if filters else None
-        # Several chunks per document: ask for more chunks than documents wanted.
-        res = self.col.query(query_embeddings=[np.asarray(embedding, dtype=np.float32)], n_results=min(limit * 3, n),
-                             where=where, include=["metadatas", "distances"])
-        hits = [Hit(doc_id=m["doc_id"], score=1.0 - float(d), chunk_id=cid)
-                for cid, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])]
+        # Several chunks per document: ask for more chunks than documents wanted. Chroma answers an empty collection
+        # or a short one with what it has. Only ids and distances: the document is in the chunk id ("<doc>#<n>"),
+        # and reading metadata back (or counting the collection) would cost more than the search itself.
+        res = self.col.query(query_embeddings=[np.asarray(embedding, dtype=np.float32)], n_results=limit * 3,
+                             where=where, include=["distances"])
+        hits = [Hit(doc_id=cid.rsplit("#", 1)[0], score=1.0 - float(d), chunk_id=cid)
+                for cid, d in zip(res["ids"][0], res["distances"][0])]
         return best_per_document(hits, limit)
 
     def nearest_similarity(self, embeddings) -> list[float | None]:

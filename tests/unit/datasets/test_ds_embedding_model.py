@@ -138,3 +138,75 @@ def test_int8_index_keeps_the_labelled_recall(onnx_cache, make_service):
     scores = {m: round(recall(svc, m), 3) for m in ("vector", "hybrid")}
     print("onnx-int8 recall@10", scores)
     assert scores["hybrid"] >= 0.81, scores
+
+
+@pytest.fixture(scope="module")
+def static_embedder(tmp_path_factory):
+    """The static backend, distilled from the bundled model (offline) into a test folder."""
+    from clara_ray.datasets.embedding_static import StaticEmbedder
+
+    return StaticEmbedder(BUNDLED, cache=tmp_path_factory.mktemp("static"))
+
+
+def test_static_backend_distils_offline_into_its_own_model(static_embedder, embedder):
+    from clara_ray.datasets.embedding import BACKENDS
+    from clara_ray.datasets.embedding_model import STATIC_DIMS, index_identity
+    from clara_ray.datasets.embedding_static import StaticEmbedder
+
+    assert "static" in BACKENDS and DatasetSettings(embedding_backend="static").embedding_backend == "static"
+    emb = static_embedder
+    assert (emb.dim, emb.backend, emb.name) == (STATIC_DIMS, "static", f"{BUNDLED} [static]")
+    # Its own identity: neither the torch model's fingerprint nor a path-dependent one.
+    assert (emb.name, emb.fingerprint) == index_identity(BUNDLED, "static")
+    assert emb.fingerprint != embedder.fingerprint and index_identity(BUNDLED, "onnx-int8")[1] == embedder.fingerprint
+    texts = ["Säumniszuschlag nach § 240 AO", "Bauen im Außenbereich nach § 35 BauGB", "Kindergeld"]
+    vecs = emb.embed(texts)
+    assert vecs.shape == (3, STATIC_DIMS) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    assert np.allclose(emb.embed(texts[::-1])[::-1], vecs) and emb.embed([]).shape == (0, STATIC_DIMS)
+    # Related texts are closer than unrelated ones: the distilled vectors still carry the model's meaning.
+    a, b, c = emb.embed(["Baugenehmigung im Außenbereich", "Bauvorhaben im Außenbereich", "Kindergeld beantragen"])
+    assert a @ b > a @ c + 0.1, (a @ b, a @ c)
+    # Another process reuses the distilled folder (no second distillation) and gives the same vectors.
+    assert [p.name for p in emb.folder.parent.iterdir()] == [emb.folder.name]
+    mtime = (emb.folder / "model.safetensors").stat().st_mtime_ns
+    again = StaticEmbedder(BUNDLED, cache=emb.folder.parent)
+    assert np.allclose(again.embed(texts), vecs) and (emb.folder / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_static_index_keeps_the_labelled_recall_and_refuses_the_transformer(static_embedder, make_service):
+    """The bundled corpus, ingested and queried with the static backend, keeps hybrid recall@10 at 0.81 or more;
+    its index refuses the transformer's queries."""
+    from clara_ray.datasets.errors import EmbeddingModelMismatch
+
+    from test_ds_search import recall
+
+    svc = make_service()
+    svc._embedder = static_embedder
+    rep = svc.ingest(IngestRequest(paths=[str(documents_path())], use_ray=False))
+    assert rep["rejected"] == 0 and rep["chunks_truncated"] == 0
+    assert svc.stores.vector.model_record()["embedding_dim"] == 256
+    scores = {m: round(recall(svc, m), 3) for m in ("vector", "hybrid")}
+    print("static recall@10", scores)
+    assert scores["hybrid"] >= 0.81, scores
+
+    torch_side = make_service(vector=svc.stores.vector, graph=svc.stores.graph)  # the bundled model via torch
+    with pytest.raises(EmbeddingModelMismatch) as e:
+        torch_side.search(SearchRequest(query="Säumniszuschlag"), "hybrid")
+    assert f"back to {BUNDLED!r} with datasets.embedding_backend \"static\"" in str(e.value), str(e.value)
+
+
+def test_a_transformer_index_refuses_the_static_backend(static_embedder, make_service):
+    from clara_ray.datasets.errors import EmbeddingModelMismatch
+
+    built = make_service()
+    built.ingest(IngestRequest(documents=DOCS))
+    static_side = make_service(dataset_settings=DatasetSettings(embedding_backend="static"),
+                               vector=built.stores.vector, graph=built.stores.graph)
+    static_side._embedder = static_embedder
+    with pytest.raises(EmbeddingModelMismatch) as e:
+        static_side.search(SearchRequest(query="Säumniszuschlag"), "vector")
+    assert 'other than "static"' in str(e.value) and "256 dimensions" in str(e.value), str(e.value)
+    # The Ray path checks the configured backend's identity before any work, without loading a model.
+    with pytest.raises(EmbeddingModelMismatch):
+        static_side.ingest(IngestRequest(paths=[str(documents_path())], use_ray=True))
+    assert built.corpus_stats()["documents"] == len(DOCS)

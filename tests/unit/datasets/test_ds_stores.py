@@ -129,6 +129,47 @@ def test_graph_reingest_replaces_edges_and_cooccurrence(graph):
     assert graph.stats()["documents"] == len(DOCS) - 1
 
 
+
+def test_embedded_graph_postings_rank_as_the_database_does(tmp_path):
+    """The embedded store scores from in-memory postings; after they are loaded, replaced and deleted documents
+    must leave them ranking exactly as the aggregate query over the database's MENTIONS edges does."""
+    from clara_ray.datasets.stores.graph_ladybug import LadybugGraphStore
+    from clara_ray.resources import documents_path, load_jsonl
+
+    corpus = [{**d, "date": d.get("date") or "2020-01-01"} for d in load_jsonl(documents_path())]
+    g = LadybugGraphStore(tmp_path / "g.lbdb")
+    g.upsert_documents(graph_docs(corpus[:200]))
+    queries = [("§ 35 BauGB", None), ("Baugesetzbuch Außenbereich", None), ("§ 240 AO Säumniszuschlag", None),
+               ("Sozialgesetzbuch", SearchFilters(document_type=["urteil"])), ("§ 22 SGB II", None),
+               ("Bundesnaturschutzgesetz", SearchFilters(date_from="2019-01-01", min_quality=0.5)),
+               ("Kindergeld Einkommensteuergesetz", SearchFilters(domain=["steuerrecht"]))]
+
+    def both():
+        postings = g.postings
+        fast = [[(h.doc_id, round(h.score, 9), h.matched) for h in g.search(query_keys(q), 20, f)] for q, f in queries]
+        g.postings = None  # the database's aggregate query
+        try:
+            slow = [[(h.doc_id, round(h.score, 9), h.matched) for h in g.search(query_keys(q), 20, f)]
+                    for q, f in queries]
+        finally:
+            g.postings = postings
+        return fast, slow
+
+    fast, slow = both()  # loads the postings from the database
+    assert fast == slow and sum(map(len, fast)) > 40 and g.postings.loaded
+    # Writes after loading: new documents, changed ones (their old mentions must stop counting), deleted ones.
+    changed = [{**d, "text": "Nur noch § 35 BauGB und § 240 AO. " + d["text"][:200]} for d in corpus[:30]]
+    g.upsert_documents(graph_docs(corpus[200:] + changed))
+    g.delete_documents([d["id"] for d in corpus[30:60]])
+    fast, slow = both()
+    assert fast == slow and g.document_count() == len(corpus) - 30
+    # Enough replacements to compact the rows; still the same ranking.
+    for _ in range(3):
+        g.upsert_documents(graph_docs(corpus[60:]))
+    assert g.postings.dead < len(g.postings.docs) / 2
+    assert both()[0] == both()[1]
+    g.close()
+
 # ---------------------------------------------------------------- keyword index (SQLite FTS5 / PostgreSQL)
 def _index_docs(db, docs=DOCS):
     from clara_ray.datasets.corpus import CorpusRepository
@@ -241,7 +282,7 @@ def test_chroma_contract(vector):
                                         ("a", "gesetz", "baurecht", 20200101, 0.9, 1),
                                         ("b", "faq", "steuerrecht", 20220101, 0.4, 0),
                                         ("c", "urteil", "baurecht", 20150101, 0.7, 0)]]
-    vector.upsert(["a#0", "a#1", "b#0", "c#0"], vecs, ["x", "y", "z", "w"], meta)
+    vector.upsert(["a#0", "a#1", "b#0", "c#0"], vecs, meta)
     assert vector.count() == 4
     hits = vector.query(vecs[0], 10)
     assert [h.doc_id for h in hits][0] == "a" and len({h.doc_id for h in hits}) == len(hits) == 3
@@ -249,7 +290,7 @@ def test_chroma_contract(vector):
     assert [h.doc_id for h in vector.query(vecs[0], 10, SearchFilters(domain=["steuerrecht"]))] == ["b"]
     assert [h.doc_id for h in vector.query(vecs[0], 10, SearchFilters(date_to="2016-01-01"))] == ["c"]
     assert {h.doc_id for h in vector.query(vecs[0], 10, SearchFilters(min_quality=0.5, document_type=["gesetz"]))} == {"a"}
-    vector.upsert(["a#0"], vecs[2:3], ["x2"], meta[:1])  # upsert replaces, never duplicates
+    vector.upsert(["a#0"], vecs[2:3], meta[:1])  # upsert replaces, never duplicates
     assert vector.count() == 4
     vector.delete_documents(["a"])
     assert vector.count() == 2

