@@ -159,8 +159,10 @@ def _chunks(text: str, tok: TokenCounter, size: int, overlap: int, counts: _Coun
     if cur:
         # A short tail (often boilerplate such as a costs sentence) joins the previous chunk when it fits: tiny
         # chunks embed close to the corpus centre and would match every query.
-        if chunks and n_cur < size // 3 and counts.join(chunks[-1][0], chunks[-1][1], "\n\n", cur, n_cur) <= size:
-            chunks[-1] = (f"{chunks[-1][0]}\n\n{cur}", 0)
+        short = chunks and n_cur < size // 3
+        n_joined = counts.join(chunks[-1][0], chunks[-1][1], "\n\n", cur, n_cur) if short else size + 1
+        if n_joined <= size:
+            chunks[-1] = (f"{chunks[-1][0]}\n\n{cur}", n_joined)
         else:
             chunks.append((cur, n_cur))
     return [c for c, _ in chunks] or [text.strip()]

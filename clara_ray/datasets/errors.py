@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from clara_ray.datasets.embedding_model import STATIC_MARK
+
 
 class DatasetNotFound(LookupError):
     """No dataset version (or corpus document) with that id (404)."""
@@ -28,12 +30,12 @@ class EmbeddingModelMismatch(RuntimeError):
             dim = f", {m['embedding_dim']} dimensions" if m.get("embedding_dim") else ""
             return f"{m.get('embedding_model')!r} (fingerprint {m.get('embedding_fingerprint')}{dim})"
 
-        model, static = str(indexed.get("embedding_model")), " [static]"  # embedding_model.index_identity's mark
-        backend = (' with datasets.embedding_backend "static"' if model.endswith(static) else
+        model = str(indexed.get("embedding_model"))
+        backend = (' with datasets.embedding_backend "static"' if model.endswith(STATIC_MARK) else
                    ' with a datasets.embedding_backend other than "static"'
-                   if str(configured.get("embedding_model")).endswith(static) else "")
+                   if str(configured.get("embedding_model")).endswith(STATIC_MARK) else "")
         super().__init__(
             f"datasets.embedding_model is {show(configured)}, but the vector index was built with {show(indexed)}: "
-            f"set datasets.embedding_model back to {model.removesuffix(static)!r}{backend}, or re-ingest the corpus "
+            f"set datasets.embedding_model back to {model.removesuffix(STATIC_MARK)!r}{backend}, or re-ingest the corpus "
             f"into a new collection (datasets.collection) with the new model")
         self.indexed, self.configured = indexed, configured

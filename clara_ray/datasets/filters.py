@@ -77,6 +77,14 @@ class SearchFilters(BaseModel):
             params["f_q"] = float(self.min_quality)
         return "".join(f" AND {p}" for p in parts), params
 
+    def matches(self, doc) -> bool:
+        """Whether one document passes, in memory; `doc` has document_type, domain, date_int and quality_score."""
+        return ((not self.document_type or doc.document_type in self.document_type)
+                and (not self.domain or doc.domain in self.domain)
+                and (not self.date_from or doc.date_int >= date_int(self.date_from.isoformat()))
+                and (not self.date_to or doc.date_int <= date_int(self.date_to.isoformat()))
+                and (self.min_quality is None or doc.quality_score >= self.min_quality))
+
     def sql(self, table) -> list:
         """SQLAlchemy conditions over the corpus_documents table."""
         conds = []

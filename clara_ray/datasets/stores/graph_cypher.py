@@ -71,7 +71,7 @@ class CypherGraphStore:
                       {"p": [{"a": a, "b": b, "w": w} for (a, b), w in pairs.items()]})
         self._n_docs = None
         if self.postings:
-            self.postings.add(docs)
+            self.postings.add(docs, [(m["doc"], m["key"], m["tf"]) for m in mentions])
 
     def _remove_mentions(self, ids: list[str]) -> None:
         """Undo what these documents contributed: their MENTIONS edges and their CO_OCCURS counts."""

@@ -10,14 +10,13 @@ and compacted away once they are half of all rows.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from clara_ray.datasets.filters import SearchFilters, date_int
+from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import GraphDocument
 
 
@@ -86,13 +85,13 @@ class EntityPostings:
         return arr
 
     # ---- writes (from the store, after its own write succeeded) ----
-    def add(self, docs: list[GraphDocument]) -> None:
+    def add(self, docs: list[GraphDocument], mentions: list[tuple[str, str, float]]) -> None:
+        """`mentions`: (doc id, entity key, tf) as the store wrote them on the MENTIONS edges."""
         with self._lock:
             if not self.loaded:
                 return  # the first search loads everything
             self._append([PostingDoc(d.id, d.document_type, d.domain, int(d.date_int), float(d.quality_score))
-                          for d in docs],  # tf as the store writes it on the MENTIONS edge
-                         [(d.id, k, 1.0 + math.log(max(e["count"], 1))) for d in docs for k, e in d.entities.items()])
+                          for d in docs], mentions)
 
     def remove(self, doc_ids: list[str]) -> None:
         with self._lock:
@@ -136,17 +135,9 @@ class EntityPostings:
             scores = np.bincount(rows[keep], weights=contrib[keep], minlength=len(self.docs))
             cand = np.flatnonzero(scores > 0)
             if filters is not None and not filters.empty:
-                cand = cand[[self._passes(self.docs[r], filters) for r in cand]] if len(cand) else cand
+                cand = cand[[filters.matches(self.docs[r]) for r in cand]] if len(cand) else cand
             if len(cand) > limit:  # everything scoring at least the limit-th score, so ties at the edge sort by id
                 edge = np.partition(scores[cand], len(cand) - limit)[len(cand) - limit]
                 cand = cand[scores[cand] >= edge]
             ranked = sorted(((self.docs[r].id, float(scores[r])) for r in cand), key=lambda x: (-x[1], x[0]))
             return ranked[:limit]
-
-    @staticmethod
-    def _passes(d: PostingDoc, f: SearchFilters) -> bool:
-        return ((not f.document_type or d.document_type in f.document_type)
-                and (not f.domain or d.domain in f.domain)
-                and (not f.date_from or d.date_int >= date_int(f.date_from.isoformat()))
-                and (not f.date_to or d.date_int <= date_int(f.date_to.isoformat()))
-                and (f.min_quality is None or d.quality_score >= f.min_quality))
