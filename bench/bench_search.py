@@ -84,6 +84,27 @@ def percentile(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
+def run_queries(svc, queries: list[dict], modes: tuple[str, ...], topic_of: dict) -> tuple[dict, dict]:
+    """Every labelled query in every mode: (latency ms per mode, recall@10 per mode and query kind)."""
+    from clara_ray.datasets.schemas import SearchRequest
+
+    recall = {m: {} for m in modes}
+    latency = {m: [] for m in modes}
+    for m in modes:
+        for q in queries:
+            t = time.perf_counter()
+            res = svc.search(SearchRequest(query=q["query"], top_k=10, include_text=False), m)
+            latency[m].append((time.perf_counter() - t) * 1000)
+            hits = [r["document"]["id"] for r in res["results"]]
+            ok = sum(1 for h in hits if topic_of.get(h) == (q["topic"], q["domain"])) / 10
+            recall[m].setdefault(q["kind"], []).append(ok)
+    return latency, recall
+
+
+def summary(latency: dict[str, list[float]]) -> dict:
+    return {m: {"p50": round(statistics.median(v), 1), "p95": round(percentile(v, 95), 1)} for m, v in latency.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=100_000)
@@ -133,23 +154,31 @@ def main() -> None:
     t = time.perf_counter()
     svc.search(SearchRequest(query=queries[0]["query"], top_k=10, include_text=False), "hybrid")
     first_query_ms = round((time.perf_counter() - t) * 1000)  # loads the query encoder and the graph's postings
+    t = time.perf_counter()
+    svc.warm_keyword_index()  # SQLite: the keyword postings (the first search started their build)
+    postings = getattr(svc.stores.keyword, "postings", None)
+    keyword_postings = None if postings is None or postings.snapshot is None else {
+        "ready_after_s": round(time.perf_counter() - t, 1), "mb": round(postings.snapshot.nbytes / 1e6),
+        "postings": len(postings.snapshot.rows), "terms": len(postings.snapshot.term_ids)}
+    print("keyword postings:", keyword_postings, flush=True)
     for q in queries[1:5]:  # warm-up: caches
         svc.search(SearchRequest(query=q["query"], top_k=10, include_text=False), "hybrid")
     modes = ("vector", "graph", "keyword", "hybrid")
-    recall = {m: {} for m in modes}
-    latency = {m: [] for m in modes}
-    for m in modes:
-        for q in queries:
-            t = time.perf_counter()
-            res = svc.search(SearchRequest(query=q["query"], top_k=10, include_text=False), m)
-            latency[m].append((time.perf_counter() - t) * 1000)
-            hits = [r["document"]["id"] for r in res["results"]]
-            ok = sum(1 for h in hits if topic_of.get(h) == (q["topic"], q["domain"])) / 10
-            recall[m].setdefault(q["kind"], []).append(ok)
+    latency, recall = run_queries(svc, queries, modes, topic_of)
     rrf = []
     for q in queries:
         res = svc.search(SearchRequest(query=q["query"], top_k=10, include_text=False, fusion="rrf"), "hybrid")
         rrf.append(sum(1 for r in res["results"] if topic_of.get(r["document"]["id"]) == (q["topic"], q["domain"])) / 10)
+    fts5 = {}
+    if postings is not None:  # side by side, same run: keyword and hybrid again with FTS5 scoring every match
+        from clara_ray.datasets.stores.keyword_sql import keyword_index
+
+        with_postings, svc.stores.keyword = svc.stores.keyword, keyword_index(svc.db, svc.cfg.keyword_scan_shards, False)
+        fts5, fts5_recall = run_queries(svc, queries, ("keyword", "hybrid"), topic_of)
+        same = {m: r for m, r in recall.items() if m in fts5_recall} == fts5_recall
+        print("recall@10 with FTS5 scoring:", "the same" if same else f"DIFFERENT: {fts5_recall}", flush=True)
+        svc.stores.keyword.close()
+        svc.stores.keyword = with_postings
 
     result = {
         "documents": len(docs), "chunks": stats["chunks"], "database": svc.db.engine.dialect.name,
@@ -157,8 +186,8 @@ def main() -> None:
         "ingest_seconds": ingest["seconds"], "ingest_docs_per_s": ingest["docs_per_s"], "ingest_mode": ingest["mode"],
         "ingest_chunks_per_s": round(ingest["chunks_written"] / ingest["seconds"], 1) if ingest.get("seconds") else None,
         "queries": len(queries), "first_query_ms": first_query_ms,
-        "latency_ms": {m: {"p50": round(statistics.median(v), 1), "p95": round(percentile(v, 95), 1)}
-                       for m, v in latency.items()},
+        "latency_ms": summary(latency), "keyword_postings": keyword_postings,
+        "latency_ms_fts5_scoring_every_match": summary(fts5),
         "recall_at_10": {m: {"all": round(statistics.mean(x for v in r.values() for x in v), 3),
                              **{k: round(statistics.mean(v), 3) for k, v in r.items()}} for m, r in recall.items()},
         "recall_at_10_hybrid_rrf": round(statistics.mean(rrf), 3),

@@ -72,7 +72,8 @@ class DatasetService:
         data_dir = Path(settings.storage.data_dir)
         self._owns_db = db is None
         self.db = db or Database(settings.storage.database_url)
-        self.stores = Stores(self.db, CorpusRepository(self.db), keyword_index(self.db, self.cfg.keyword_scan_shards),
+        keyword = keyword_index(self.db, self.cfg.keyword_scan_shards, self.cfg.keyword_postings)
+        self.stores = Stores(self.db, CorpusRepository(self.db), keyword,
                              vector or make_vector_store(self.cfg, data_dir),
                              graph or make_graph_store(self.cfg, data_dir))
         self.registry = DatasetRegistry(self.db, self.cfg.store_uri or str(data_dir / "datasets"))
@@ -97,6 +98,10 @@ class DatasetService:
         # compares its vector with an index built by another model.
         self.stores.vector.ensure_model(emb.name, emb.fingerprint, emb.dim)
         return emb
+
+    def warm_keyword_index(self) -> None:
+        """Build the keyword index's in-memory postings now (SQLite); otherwise the first search starts the build."""
+        self.stores.keyword.warm()
 
     def _ingest_model(self, local: bool) -> tuple[str, str]:
         """(name, fingerprint) of the model this ingest embeds with; checked against the index before any work."""
@@ -286,6 +291,7 @@ class DatasetService:
 
     def close(self) -> None:
         self.engine.close()
+        self.stores.keyword.close()
         self.stores.graph.close()
         if self._owns_db:
             self.db.dispose()

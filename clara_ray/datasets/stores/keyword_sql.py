@@ -11,6 +11,8 @@ stop words dropped, Snowball German stems), and rank with FTS5's BM25: k1 = 1.2,
   index finds the matches and the query computes the same BM25 in SQL (migration 0011; before it, PostgreSQL
   ranked with ts_rank_cd over its own german stemmer).
 Queries are OR-ed terms, so a document matching more (and rarer) terms ranks higher.
+On SQLite, unfiltered searches are scored from in-memory postings of the same terms (keyword_postings.py) whenever
+they are current, and by FTS5 otherwise; every SQLite keyword write bumps `corpus_keyword_state.generation`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import Hit, best_per_document
+from clara_ray.datasets.stores.keyword_postings import BUMP_SQL, Bm25Params, KeywordPostings
 from clara_ray.datasets.tables import CorpusChunk, CorpusDocument
 from clara_ray.datasets.text import terms
 from clara_ray.db.engine import Database
@@ -57,6 +60,12 @@ class SqlKeywordIndex:
     def _delete_index_rows(self, session, doc_ids: list[str]) -> None:
         pass
 
+    def warm(self) -> None:
+        """Load whatever in-memory state searches use (none here)."""
+
+    def close(self) -> None:
+        """Stop background threads (none here)."""
+
     def _index_rows(self, session, chunk_ids: list[str], chunks: list[dict]) -> None:
         pass
 
@@ -73,6 +82,7 @@ class SqlKeywordIndex:
 
 class SqliteFtsIndex(SqlKeywordIndex):
     def _delete_index_rows(self, session, doc_ids: list[str]) -> None:
+        session.execute(BUMP_SQL)  # in the writing transaction: postings of any process see the change
         session.execute(text("DELETE FROM corpus_chunks_fts WHERE rowid IN "
                              "(SELECT seq FROM corpus_chunks WHERE doc_id IN (SELECT value FROM json_each(:ids)))"),
                         {"ids": _json(doc_ids)})
@@ -91,16 +101,47 @@ class SqliteFtsIndex(SqlKeywordIndex):
                       "FROM corpus_chunks_fts WHERE corpus_chunks_fts MATCH :q AND rowid BETWEEN :lo AND :hi "
                       "ORDER BY r LIMIT :n) f JOIN corpus_chunks c ON c.seq = f.rowid")
 
-    def __init__(self, db: Database, scan_shards: int = 2):
+    def __init__(self, db: Database, scan_shards: int = 2, postings: bool = True):
         super().__init__(db)
         self.scan_shards = max(1, scan_shards)
         self._pool = ThreadPoolExecutor(self.scan_shards, thread_name_prefix="clara-fts") if scan_shards > 1 else None
+        self.postings = KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT)) if postings else None
+
+    def warm(self) -> None:
+        """Build the in-memory postings now (otherwise the first search starts it, FTS5 answering meanwhile)."""
+        if self.postings is not None:
+            self.postings.build()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+    def _search_postings(self, session, snap, query: str, limit: int, filters: SearchFilters | None) -> list[Hit]:
+        """The best `limit * 3` chunks that pass `filters`, as FTS5 would rank them: the postings order all matches,
+        the database maps them to chunks and applies the filters, block by growing block until enough pass."""
+        want, hits = limit * 3, []
+        for block in self.postings.best_first(snap, list(dict.fromkeys(terms(query))), want):
+            stmt = select(_CHUNKS.c.seq, _CHUNKS.c.id, _CHUNKS.c.doc_id).where(
+                _CHUNKS.c.seq.in_(select(column("value")).select_from(func.json_each(_json([q for q, _ in block])))))
+            if filters is not None:
+                stmt = stmt.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
+            found = {seq: (c, d) for seq, c, d in session.execute(stmt)}
+            hits += [Hit(doc_id=found[q][1], score=sc, chunk_id=found[q][0]) for q, sc in block if q in found]
+            if len(hits) >= want:
+                break
+        return best_per_document(hits[:want], limit)
 
     def search(self, query: str, limit: int, filters: SearchFilters | None = None) -> list[Hit]:
         q = fts5_query(query)
         if not q:
             return []
-        if filters and not filters.empty:  # filters must hold before the limit: score the filtered join
+        unfiltered = not filters or filters.empty
+        if self.postings is not None:
+            with self.db.session() as s:
+                snap = self.postings.current(s)
+                if snap is not None:
+                    return self._search_postings(s, snap, query, limit, None if unfiltered else filters)
+        if not unfiltered:  # filters must hold before the limit: score the filtered join
             bm25 = literal_column(f"bm25(corpus_chunks_fts, {TITLE_WEIGHT}, 1.0)")  # smaller is better
             stmt = (select(_CHUNKS.c.id, _CHUNKS.c.doc_id, (-bm25).label("s"))
                     .select_from(_FTS.join(_CHUNKS, _CHUNKS.c.seq == _FTS.c.rowid))
@@ -191,11 +232,12 @@ def _json(values: list[str]) -> str:
     return json.dumps(list(values))
 
 
-def keyword_index(db: Database, scan_shards: int = 2) -> SqlKeywordIndex:
-    """The index matching the database dialect (`scan_shards`: SQLite's parallel rowid ranges per search)."""
+def keyword_index(db: Database, scan_shards: int = 2, postings: bool = True) -> SqlKeywordIndex:
+    """The index matching the database dialect (`scan_shards`: SQLite's parallel rowid ranges per search;
+    `postings`: SQLite scores unfiltered searches from in-memory postings)."""
     name = db.engine.dialect.name
     if name == "sqlite":
-        return SqliteFtsIndex(db, scan_shards)
+        return SqliteFtsIndex(db, scan_shards, postings)
     if name == "postgresql":
         return PostgresFtsIndex(db)
     raise ValueError(f"no keyword index for database dialect {name!r} (use SQLite or PostgreSQL)")

@@ -37,9 +37,9 @@ def chunked_corpus():
     return [(meta[d], rows) for d, rows in by_doc.items()]
 
 
-def keyword_store(url: str, corpus):
+def keyword_store(url: str, corpus, postings: bool = True):
     db = Database(url)
-    idx = keyword_index(db)
+    idx = keyword_index(db, postings=postings)
     with db.session() as s:
         CorpusRepository(db).upsert(s, [(doc, [], len(rows)) for doc, rows in corpus])
         idx.replace(s, [doc.id for doc, _ in corpus],
@@ -96,3 +96,60 @@ def test_postgresql_index_survives_replace_and_filters(chunked_corpus, pg_url):
         assert n == len(terms(doc.title)) + 2 and "'zwergfledermaus':" in tsv and "'schweinemastanlag':" in tsv
     finally:
         db.dispose()
+
+
+def _ranked(hits) -> list[tuple[str, str, float]]:
+    return [(h.doc_id, h.chunk_id, round(h.score, 9)) for h in hits]
+
+
+def test_sqlite_postings_rank_exactly_as_fts5_and_follow_other_writers(chunked_corpus, tmp_path):
+    """In-memory postings give FTS5's bm25() ranking; a write from another connection (another process) makes them
+    stale, FTS5 answers until they are rebuilt, and the rebuilt ones see the write."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    db, fts = keyword_store(url, chunked_corpus, postings=False)
+    mem_db = Database(url)
+    mem = keyword_index(mem_db)
+    writer_db = Database(url)
+    writer = keyword_index(writer_db, postings=False)
+    try:
+        mem.warm()
+        first = mem.postings.snapshot
+        assert first is not None and len(first.seqs) == sum(len(rows) for _, rows in chunked_corpus)
+        queries = [q for _, _, _, q in LABELLED] + ["10 C 370/16", "§ 35 BauGB Außenbereich", "Bürgergeld Miete",
+                                                    "Baugenehmigung Baugenehmigung", "Außenbereich aussenbereich"]
+        from clara_ray.datasets.filters import SearchFilters
+
+        selective = [SearchFilters(domain=["steuerrecht"]), SearchFilters(min_quality=0.9, document_type=["faq"]),
+                     SearchFilters(domain=["baurecht"], date_from="2020-01-01")]
+        filtered_found = 0
+        for query in queries:
+            for limit in (5, 10, 50):
+                assert _ranked(mem.search(query, limit)) == _ranked(fts.search(query, limit)), (query, limit)
+            for f in selective:  # the postings rank, the database filters block by block
+                got = mem.search(query, 10, f)
+                assert _ranked(got) == _ranked(fts.search(query, 10, f)), (query, f)
+                filtered_found += bool(got)
+        assert filtered_found >= len(queries)  # the filters leave results to compare
+        with mem_db.session() as s:
+            assert mem.postings.current(s) is first  # nothing written: the snapshot answered those searches
+
+        doc, _ = chunked_corpus[0]
+        with writer_db.session() as s:
+            writer.replace(s, [doc.id], [{"id": f"{doc.id}#0", "doc_id": doc.id, "position": 0, "title": doc.title,
+                                          "text": "Schweinemastanlage Zwergfledermaus"}])
+        # Stale now: FTS5 answers (the new term is found) while the postings rebuild.
+        assert [h.doc_id for h in mem.search("Zwergfledermaus", 5)] == [doc.id]
+        mem.warm()
+        rebuilt = mem.postings.snapshot
+        assert rebuilt.generation > first.generation and "zwergfledermaus" in rebuilt.term_ids
+        with mem_db.session() as s:
+            assert mem.postings.current(s) is rebuilt
+        for query in ["Zwergfledermaus", *queries[:10]]:
+            assert _ranked(mem.search(query, 10)) == _ranked(fts.search(query, 10)), query
+        with writer_db.session() as s:
+            writer.delete(s, [doc.id])
+        mem.warm()
+        assert mem.search("Zwergfledermaus", 5) == [] and fts.search("Zwergfledermaus", 5) == []
+    finally:
+        for d in (db, mem_db, writer_db):
+            d.dispose()

@@ -1,0 +1,200 @@
+"""In-memory BM25 postings for SQLite keyword search: FTS5's own ranking, top-k without scoring every match in SQL.
+
+FTS5 computes bm25() for every chunk matching any query term; at 459k chunks a common term matches 100k of them
+(keyword P95 43 ms in bench/bench_search.py). Here each term's postings are numpy arrays (chunk row, weighted term
+frequency), so a query is a gather, a few vector operations and a partial sort, scored with FTS5's bm25() formula
+(k1, b, title weight, IDF floor, document length = all terms of the chunk); tests hold the two rankings equal.
+
+The arrays are built from the FTS5 table's rows (the stemmed terms) and are used only while they describe the
+database: every keyword write bumps `corpus_keyword_state.generation` in its own transaction (any process), and a
+search that finds another generation than the loaded one is answered by FTS5 while the arrays are rebuilt in a
+background thread. A rebuild reads everything again: SQLite reuses the rowids of deleted chunks, so a row-level
+catch-up could not tell a replaced chunk from an unchanged one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import text
+
+from clara_ray.db.engine import Database
+
+log = logging.getLogger("clara.datasets")
+
+GENERATION_SQL = text("SELECT generation FROM corpus_keyword_state WHERE id = 1")
+BUMP_SQL = text("UPDATE corpus_keyword_state SET generation = generation + 1 WHERE id = 1")
+_ROWS_SQL = text("SELECT rowid, title_terms, body_terms FROM corpus_chunks_fts WHERE rowid > :after "
+                 "ORDER BY rowid LIMIT :n")
+
+
+@dataclass(frozen=True)
+class Bm25Params:
+    """FTS5's bm25() constants as the index calls it: bm25(corpus_chunks_fts, title_weight, 1.0)."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    title_weight: float = 2.0
+
+
+@dataclass(frozen=True)
+class PostingsSnapshot:
+    """One immutable build; searches read it without a lock while the next one is made."""
+
+    generation: int
+    seqs: np.ndarray  # [rows] int64: corpus_chunks.seq of each row
+    lengths: np.ndarray  # [rows] float64: terms in the chunk (title + body), FTS5's document length
+    avg_length: float
+    term_ids: dict[str, int]  # folded term -> index into `offsets`
+    offsets: np.ndarray  # [terms + 1] int64: postings of term t are [offsets[t], offsets[t + 1])
+    rows: np.ndarray  # [postings] int32: row of each posting, ascending within a term
+    freqs: np.ndarray  # [postings] float32: title count * title_weight + body count (whole numbers)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.seqs, self.lengths, self.offsets, self.rows, self.freqs))
+
+
+class KeywordPostings:
+    """Exact BM25 top-k over the FTS5 table's terms; `fold` maps a stored term to FTS5's token (diacritics)."""
+
+    def __init__(self, db: Database, fold, params: Bm25Params = Bm25Params(), batch_rows: int = 20_000):
+        self.db = db
+        self.fold = fold
+        self.params = params
+        self.batch_rows = batch_rows
+        self.snapshot: PostingsSnapshot | None = None
+        self._building = threading.Lock()
+
+    # ---- freshness ----
+    def generation(self, session) -> int:
+        return int(session.execute(GENERATION_SQL).scalar() or 0)
+
+    def current(self, session) -> PostingsSnapshot | None:
+        """The loaded snapshot if it matches the database, else None (and a rebuild starts in the background)."""
+        snap = self.snapshot
+        if snap is not None and snap.generation == self.generation(session):
+            return snap
+        if not self._building.locked():
+            threading.Thread(target=self.build, name="clara-keyword-postings", daemon=True).start()
+        return None
+
+    def build(self) -> PostingsSnapshot | None:
+        """Read every FTS5 row and make a new snapshot (one build at a time; a second caller waits and returns)."""
+        with self._building:
+            with self.db.session() as s:
+                gen = self.generation(s)
+            if self.snapshot is not None and self.snapshot.generation == gen:
+                return self.snapshot
+            t0 = time.perf_counter()
+            try:
+                snap = self._read(gen)
+            except Exception:  # noqa: BLE001 - FTS5 keeps answering; the next stale search tries again
+                log.exception("keyword postings: build failed; FTS5 answers keyword searches")
+                return None
+            self.snapshot = snap
+            log.info("keyword postings: %d chunks, %d terms, %d postings, %.0f MB in %.1f s", len(snap.seqs),
+                     len(snap.term_ids), len(snap.rows), snap.nbytes / 1e6, time.perf_counter() - t0)
+            return snap
+
+    def _read(self, gen: int) -> PostingsSnapshot:
+        tw = self.params.title_weight
+        raw_ids: dict[str, int] = {}  # stored term -> term id (folding may map two stored terms to one id)
+        term_ids: dict[str, int] = {}
+        merged = False
+        seqs, lengths = array("q"), array("d")
+        p_terms, p_rows, p_freqs = array("i"), array("i"), array("f")
+        after = 0
+        while True:
+            with self.db.session() as s:
+                batch = s.execute(_ROWS_SQL, {"after": after, "n": self.batch_rows}).all()
+            if not batch:
+                break
+            for seq, title, body in batch:
+                row = len(seqs)
+                title_terms, body_terms = title.split(), body.split()
+                seqs.append(seq)
+                lengths.append(len(title_terms) + len(body_terms))
+                counts = Counter(body_terms)
+                for t, c in Counter(title_terms).items():
+                    counts[t] += tw * c
+                ids = []
+                for t in counts:
+                    tid = raw_ids.get(t)
+                    if tid is None:
+                        folded = self.fold(t)
+                        merged |= folded in term_ids
+                        tid = raw_ids[t] = term_ids.setdefault(folded, len(term_ids))
+                    ids.append(tid)
+                p_terms.extend(ids)
+                p_rows.extend([row] * len(ids))
+                p_freqs.extend(counts.values())
+            after = batch[-1][0]
+        terms_a = np.frombuffer(p_terms, dtype=np.int32)
+        rows_a = np.frombuffer(p_rows, dtype=np.int32)
+        freqs_a = np.frombuffer(p_freqs, dtype=np.float32)
+        order = np.argsort(terms_a, kind="stable")  # stable: rows stay ascending within a term
+        terms_a, rows_a, freqs_a = terms_a[order], rows_a[order], freqs_a[order]
+        if merged:  # two stored spellings of one FTS5 token in a chunk: one posting, frequencies summed
+            key = terms_a.astype(np.int64) * max(len(seqs), 1) + rows_a
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            terms_a, rows_a = terms_a[starts], rows_a[starts]
+            freqs_a = np.add.reduceat(freqs_a, starts)
+        offsets = np.zeros(len(term_ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms_a, minlength=len(term_ids)), out=offsets[1:])
+        lengths_a = np.frombuffer(lengths, dtype=np.float64).copy()
+        return PostingsSnapshot(generation=gen, seqs=np.frombuffer(seqs, dtype=np.int64).copy(), lengths=lengths_a,
+                                avg_length=float(lengths_a.sum() / len(lengths_a)) if len(lengths_a) else 1.0,
+                                term_ids=term_ids, offsets=offsets, rows=rows_a.copy(), freqs=freqs_a.copy())
+
+    # ---- search ----
+    def scored(self, snap: PostingsSnapshot, query_terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of every chunk matching any of `query_terms` (as FTS5 gets them: unfolded), unordered."""
+        n = len(snap.seqs)
+        k1, b = self.params.k1, self.params.b
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for t in query_terms:
+            tid = snap.term_ids.get(self.fold(t))
+            if tid is None:
+                continue
+            lo, hi = snap.offsets[tid], snap.offsets[tid + 1]
+            rows, f = snap.rows[lo:hi], snap.freqs[lo:hi].astype(np.float64)
+            hits = hi - lo
+            idf = max(math.log((n - hits + 0.5) / (hits + 0.5)), 1e-6)
+            # FTS5 fts5Bm25Function, operation for operation: idf * (f * (k1 + 1) / (f + k1 * (1 - b + b * D / avgdl)))
+            parts.append((rows, idf * (f * (k1 + 1.0) / (f + k1 * (1 - b + b * snap.lengths[rows] / snap.avg_length)))))
+        if not parts:
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        if len(parts) == 1:
+            return parts[0][0].copy(), parts[0][1]  # a copy: callers reorder it in place
+        # bincount adds each row's contributions in query-term order, as FTS5 sums its phrases
+        dense = np.bincount(np.concatenate([r for r, _ in parts]), weights=np.concatenate([s for _, s in parts]),
+                            minlength=n)
+        rows = np.flatnonzero(dense)
+        return rows, dense[rows]
+
+    def best_first(self, snap: PostingsSnapshot, query_terms: list[str], first: int):
+        """Lists of (seq, score), best first, ties by seq: the `first` best (and any tied with the last of them),
+        then blocks 4x as large, until every match was given."""
+        rows, scores = self.scored(snap, query_terms)
+        done, k = 0, max(first, 1)
+        while done < len(rows):
+            end = len(rows)
+            if k < end:  # the next best move up behind those already given; only they get sorted
+                tail = np.argpartition(-scores[done:], k - done - 1) + done
+                rows[done:], scores[done:] = rows[tail], scores[tail]
+                ties = scores[k:] == scores[k - 1]  # a tie with the block's last joins the block: order stays total
+                rest = np.concatenate([np.flatnonzero(ties), np.flatnonzero(~ties)]) + k
+                rows[k:], scores[k:] = rows[rest], scores[rest]
+                end = k + int(ties.sum())
+            order = np.lexsort((snap.seqs[rows[done:end]], -scores[done:end])) + done
+            rows[done:end], scores[done:end] = rows[order], scores[order]
+            yield [(int(snap.seqs[r]), float(sc)) for r, sc in zip(rows[done:end], scores[done:end])]
+            done, k = end, end * 4
