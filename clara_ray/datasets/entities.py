@@ -118,7 +118,15 @@ def query_keys(query: str) -> list[str]:
     return keys
 
 
-def cooccurrence_pairs(keys: list[str], limit: int = 16) -> list[tuple[str, str]]:
+COOCCURRENCE_KEYS = 16
+
+
+def cooccurrence_keys(keys: list[str], limit: int = COOCCURRENCE_KEYS) -> list[str]:
+    """The entities of one document that count for co-occurrence: its `limit` first keys in sorted order."""
+    return sorted(set(keys))[:limit]
+
+
+def cooccurrence_pairs(keys: list[str], limit: int = COOCCURRENCE_KEYS) -> list[tuple[str, str]]:
     """Unordered entity pairs of one document (a < b), over its `limit` first entities to bound the fan-out."""
-    ks = sorted(set(keys))[:limit]
+    ks = cooccurrence_keys(keys, limit)
     return [(a, b) for i, a in enumerate(ks) for b in ks[i + 1:]]

@@ -4,7 +4,8 @@ Schema: (:Document {id, title, document_type, domain, date_int, quality_score})
         (:Entity {key, name, kind})   kind: provision | statute | keyword
         (Document)-[:MENTIONS {count}]->(Entity), (Entity)-[:PART_OF]->(Entity), (Entity)-[:CO_OCCURS {weight}]->(Entity)
 CO_OCCURS weights count documents mentioning both entities (stored once per pair, a < b); a re-ingest first
-subtracts the document's old pairs, so weights stay exact without a rebuild.
+subtracts the document's old pairs, so weights stay exact without a rebuild. A store with in-memory `postings`
+(the embedded one) writes no CO_OCCURS edges: the postings count co-occurrence themselves, the same weights.
 
 Graph search (documented scoring): seeds = query entity keys present in the graph, weight 1. Expansion:
 a seed provision's statute (PART_OF) gets weight 0.3; each provision/keyword seed's CO_OCCURS neighbours with conditional
@@ -58,20 +59,29 @@ class CypherGraphStore:
         mentions = [{"doc": d.id, "key": k, "count": int(max(e["count"], 1)), "tf": 1.0 + math.log(max(e["count"], 1))}
                     for d in docs for k, e in d.entities.items()]
         if mentions:
-            self._run("UNWIND $m AS m MATCH (d:Document {id: m.doc}), (e:Entity {key: m.key}) "
-                      "CREATE (d)-[:MENTIONS {count: m.count, tf: m.tf}]->(e)", {"m": mentions})
+            self._create_mentions(mentions)
         part_of = sorted({p for d in docs for p in d.part_of})
         if part_of:
             self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a}), (b:Entity {key: p.b}) MERGE (a)-[:PART_OF]->(b)",
                       {"p": [{"a": a, "b": b} for a, b in part_of]})
-        pairs = Counter(p for d in docs for p in cooccurrence_pairs(list(d.entities)))
-        if pairs:
-            self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a}), (b:Entity {key: p.b}) "
-                      "MERGE (a)-[r:CO_OCCURS]->(b) ON CREATE SET r.weight = p.w ON MATCH SET r.weight = r.weight + p.w",
-                      {"p": [{"a": a, "b": b, "w": w} for (a, b), w in pairs.items()]})
+        if self.postings is None:  # with postings, co-occurrence is counted in memory (graph_postings.py)
+            pairs = Counter(p for d in docs for p in cooccurrence_pairs(list(d.entities)))
+            if pairs:
+                self._add_cooccurrences(pairs)
         self._n_docs = None
         if self.postings:
             self.postings.add(docs, [(m["doc"], m["key"], m["tf"]) for m in mentions])
+
+    def _create_mentions(self, mentions: list[dict]) -> None:
+        """MENTIONS edges (dicts: doc, key, count, tf); both ends exist."""
+        self._run("UNWIND $m AS m MATCH (d:Document {id: m.doc}), (e:Entity {key: m.key}) "
+                  "CREATE (d)-[:MENTIONS {count: m.count, tf: m.tf}]->(e)", {"m": mentions})
+
+    def _add_cooccurrences(self, pairs: Counter) -> None:
+        """Add each (a, b) pair's count to its CO_OCCURS weight, creating the edges that do not exist yet."""
+        self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a}), (b:Entity {key: p.b}) "
+                  "MERGE (a)-[r:CO_OCCURS]->(b) ON CREATE SET r.weight = p.w ON MATCH SET r.weight = r.weight + p.w",
+                  {"p": [{"a": a, "b": b, "w": w} for (a, b), w in pairs.items()]})
 
     def _remove_mentions(self, ids: list[str]) -> None:
         """Undo what these documents contributed: their MENTIONS edges and their CO_OCCURS counts."""
@@ -81,7 +91,7 @@ class CypherGraphStore:
         old: dict[str, list[str]] = defaultdict(list)
         for doc_id, key in rows:
             old[doc_id].append(key)
-        pairs = Counter(p for keys in old.values() for p in cooccurrence_pairs(keys))
+        pairs = Counter(p for keys in old.values() for p in cooccurrence_pairs(keys)) if self.postings is None else None
         if pairs:
             plist = [{"a": a, "b": b, "w": w} for (a, b), w in pairs.items()]
             self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a})-[r:CO_OCCURS]->(b:Entity {key: p.b}) "
@@ -128,9 +138,7 @@ class CypherGraphStore:
         specific = [k for k in seeds if not k.startswith("statute:")]  # statutes co-occur with everything
         if not specific:
             return weights
-        rows = self._run("MATCH (a:Entity)-[r:CO_OCCURS]-(b:Entity) WHERE a.key IN $keys "
-                         "RETURN a.key, b.key, r.weight ORDER BY r.weight DESC LIMIT $n",
-                         {"keys": specific, "n": COOC_PER_SEED * 20 * len(specific)})
+        rows = self._cooccurring(specific, COOC_PER_SEED * 20 * len(specific))
         taken: Counter = Counter()
         for a, b, w in rows:
             p = float(w) / max(df.get(a, 1), 1)
@@ -138,6 +146,15 @@ class CypherGraphStore:
                 taken[a] += 1
                 weights[b] = max(weights.get(b, 0.0), COOC_WEIGHT * min(p, 1.0))
         return weights
+
+    def _cooccurring(self, seeds: list[str], limit: int) -> list[tuple[str, str, int]]:
+        """(a, b, weight) of the seeds' CO_OCCURS neighbours, heaviest first (ties by a, then b), at most `limit`."""
+        if self.postings:
+            return self.postings.cooccurring(seeds, limit)
+        return [(a, b, int(w)) for a, b, w in self._run(
+            "MATCH (a:Entity)-[r:CO_OCCURS]-(b:Entity) WHERE a.key IN $keys "
+            "RETURN a.key, b.key, r.weight ORDER BY r.weight DESC, a.key, b.key LIMIT $n",
+            {"keys": seeds, "n": limit})]
 
     def search(self, keys: list[str], limit: int, filters: SearchFilters | None = None) -> list[Hit]:
         df = self._df(keys)
@@ -173,9 +190,10 @@ class CypherGraphStore:
         return [{"key": k, "name": nm, "kind": kd, "count": int(c)} for k, nm, kd, c in rows]
 
     def neighbours(self, key: str, limit: int = 10) -> list[dict]:
-        rows = self._run("MATCH (a:Entity {key: $key})-[r:CO_OCCURS]-(b:Entity) RETURN b.key, b.name, r.weight "
-                         "ORDER BY r.weight DESC, b.key LIMIT $n", {"key": key, "n": limit})
-        return [{"key": k, "name": nm, "weight": int(w)} for k, nm, w in rows]
+        rows = self._cooccurring([key], limit)
+        names = dict(self._run("MATCH (e:Entity) WHERE e.key IN $keys RETURN e.key, e.name",
+                               {"keys": [b for _, b, _ in rows]})) if rows else {}
+        return [{"key": b, "name": names.get(b), "weight": w} for _, b, w in rows]
 
     def stats(self) -> dict:
         return {"documents": self.document_count(),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pyarrow as pa
+
 from clara_ray.datasets.stores.graph_cypher import CypherGraphStore
 from clara_ray.datasets.stores.graph_postings import EntityPostings
 
@@ -19,7 +21,10 @@ SCHEMA = [
 
 
 class LadybugGraphStore(CypherGraphStore):
-    def __init__(self, path: str | Path):
+    """`postings=False` makes a database-only store (aggregate queries, CO_OCCURS edges written), to compare with in
+    tests and benchmarks; a database written with postings holds no CO_OCCURS edges for it."""
+
+    def __init__(self, path: str | Path, postings: bool = True):
         import ladybug
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +35,17 @@ class LadybugGraphStore(CypherGraphStore):
         self._lock = threading.RLock()
         for stmt in SCHEMA:
             self.conn.execute(stmt)
-        self.postings = EntityPostings(self._posting_rows)  # this process alone opens the database: see that module
+        # This process alone opens the database, so every write passes the postings: see that module.
+        self.postings = EntityPostings(self._posting_rows) if postings else None
+
+    # MENTIONS edges by COPY ... FROM an Arrow table: it finds both ends by primary key in bulk, where UNWIND ...
+    # MATCH (d), (e) ... CREATE costs time per edge that grows with the tables (bench/bench_graph_writes.py).
+    # COPY fails whole if an end is missing; upsert_documents has merged every end before.
+    def _create_mentions(self, mentions: list[dict]) -> None:
+        self._run("COPY MENTIONS FROM $t", {"t": pa.table({
+            "from": [m["doc"] for m in mentions], "to": [m["key"] for m in mentions],
+            "count": pa.array([m["count"] for m in mentions], pa.int64()),
+            "tf": pa.array([m["tf"] for m in mentions], pa.float64())})})
 
     def _run(self, query: str, params: dict | None = None) -> list[list]:
         with self._lock:

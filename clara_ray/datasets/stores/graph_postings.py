@@ -6,6 +6,11 @@ documents, far more at 100k); over numpy arrays it is a gather and a bincount (b
 the embedded store: one process opens it, so every write passes through here. The index loads on the first search
 and then follows writes (`add` replaces a document, `remove` deletes it); rows of replaced documents are masked
 and compacted away once they are half of all rows.
+
+Co-occurrence is counted here too, so the embedded store writes no CO_OCCURS edges (their MERGE per pair was three
+quarters of its write time, bench/bench_graph_writes.py): weight(a, b) = live documents with both a and b among
+their co-occurrence keys (entities.cooccurrence_keys), what the database's CO_OCCURS weight holds. Per seed it is
+a gather over those documents' keys (a flat array of entity ids) and a bincount.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from clara_ray.datasets.entities import cooccurrence_keys
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import GraphDocument
 
@@ -45,6 +51,15 @@ class EntityPostings:
         self.arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # numpy copies of `lists`, made on first use
         self.alive = np.zeros(0, dtype=bool)
         self.dead = 0
+        # Co-occurrence: each row's co-occurrence keys as entity ids, flat (row r: flat[start[r]:start[r] + n[r]]).
+        self.key_id: dict[str, int] = {}
+        self.keys: list[str] = []  # entity id -> key
+        self.pair_rows: dict[str, list[int]] = {}  # entity key -> rows that count it for co-occurrence
+        self.pair_arrays: dict[str, np.ndarray] = {}  # numpy copies of `pair_rows`, made on first use
+        self.pk_flat: list[int] = []
+        self.pk_start: list[int] = []
+        self.pk_len: list[int] = []
+        self.pk_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # numpy copies, made on first use
 
     def _ensure(self) -> None:
         if not self.loaded:
@@ -54,13 +69,25 @@ class EntityPostings:
             self.loaded = True
 
     def _append(self, docs: list[PostingDoc], mentions: list[tuple[str, str, float]]) -> None:
+        keys_of: dict[str, list[str]] = {}
+        for doc_id, key, _ in mentions:
+            keys_of.setdefault(doc_id, []).append(key)
         for d in docs:
             old = self.row_of.get(d.id)
             if old is not None:
                 self.docs[old] = None
                 self.dead += 1
-            self.row_of[d.id] = len(self.docs)
+            row = self.row_of[d.id] = len(self.docs)
             self.docs.append(d)
+            counted = cooccurrence_keys(keys_of.get(d.id, []))
+            for k in counted:
+                self.pair_rows.setdefault(k, []).append(row)
+                self.pair_arrays.pop(k, None)
+            ids = [self._entity_id(k) for k in counted]
+            self.pk_start.append(len(self.pk_flat))
+            self.pk_len.append(len(ids))
+            self.pk_flat.extend(ids)
+        self.pk_arrays = None
         for doc_id, key, tf in mentions:
             rows, tfs = self.lists.setdefault(key, ([], []))
             rows.append(self.row_of[doc_id])
@@ -76,6 +103,13 @@ class EntityPostings:
                     for r, tf in zip(rows, tfs) if self.docs[r] is not None]
         self._reset()
         self._append(live, mentions)
+
+    def _entity_id(self, key: str) -> int:
+        i = self.key_id.get(key)
+        if i is None:
+            i = self.key_id[key] = len(self.keys)
+            self.keys.append(key)
+        return i
 
     def _postings(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         arr = self.arrays.get(key)
@@ -121,6 +155,35 @@ class EntityPostings:
                 if n:
                     out[k] = n
             return out
+
+    def cooccurring(self, seeds: list[str], limit: int) -> list[tuple[str, str, int]]:
+        """(a, b, weight) over each seed a's co-occurring entities b, heaviest first (ties by a, then b), at most
+        `limit` in all: the CO_OCCURS rows the database query would return."""
+        with self._lock:
+            self._ensure()
+            if self.pk_arrays is None:
+                self.pk_arrays = (np.asarray(self.pk_flat, dtype=np.int64), np.asarray(self.pk_start, dtype=np.int64),
+                                  np.asarray(self.pk_len, dtype=np.int64))
+            flat, start, length = self.pk_arrays
+            out: list[tuple[str, str, int]] = []
+            for a in dict.fromkeys(seeds):
+                rows = self.pair_arrays.get(a)
+                if rows is None:
+                    rows = self.pair_arrays[a] = np.asarray(self.pair_rows.get(a, []), dtype=np.int64)
+                rows = rows[self.alive[rows]] if len(rows) else rows
+                if not len(rows):
+                    continue
+                n = length[rows]
+                # Positions in `flat` of every key of those rows: each row's start, then consecutive.
+                at = np.repeat(start[rows] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+                counts = np.bincount(flat[at], minlength=len(self.keys))
+                counts[self.key_id[a]] = 0
+                found = np.flatnonzero(counts)
+                if len(found) > limit:  # every neighbour at least as heavy as the limit-th (ties sort by key below)
+                    edge = np.partition(counts[found], len(found) - limit)[len(found) - limit]
+                    found = found[counts[found] >= edge]
+                out += [(a, self.keys[b], int(counts[b])) for b in found]
+            return sorted(out, key=lambda x: (-x[2], x[0], x[1]))[:limit]
 
     def top(self, weights: dict[str, float], limit: int, filters: SearchFilters | None) -> list[tuple[str, float]]:
         """(doc id, sum of weight * tf over the entities it mentions), best first (ties by id), at most `limit`."""

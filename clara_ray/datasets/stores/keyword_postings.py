@@ -18,8 +18,7 @@ import logging
 import math
 import threading
 import time
-from array import array
-from collections import Counter
+from itertools import chain
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,54 +104,50 @@ class KeywordPostings:
             return snap
 
     def _read(self, gen: int) -> PostingsSnapshot:
-        tw = self.params.title_weight
-        raw_ids: dict[str, int] = {}  # stored term -> term id (folding may map two stored terms to one id)
-        term_ids: dict[str, int] = {}
-        merged = False
-        seqs, lengths = array("q"), array("d")
-        p_terms, p_rows, p_freqs = array("i"), array("i"), array("f")
-        after = 0
+        term_of: dict[str, int] = {}  # stored term -> term id; two stored spellings may fold to one FTS5 token
+        term_ids: dict[str, int] = {}  # folded term -> term id
+        seqs, lengths, p_terms, p_rows, p_freqs = [], [], [], [], []
+        after, base = 0, 0
         while True:
             with self.db.session() as s:
                 batch = s.execute(_ROWS_SQL, {"after": after, "n": self.batch_rows}).all()
             if not batch:
                 break
-            for seq, title, body in batch:
-                row = len(seqs)
-                title_terms, body_terms = title.split(), body.split()
-                seqs.append(seq)
-                lengths.append(len(title_terms) + len(body_terms))
-                counts = Counter(body_terms)
-                for t, c in Counter(title_terms).items():
-                    counts[t] += tw * c
-                ids = []
-                for t in counts:
-                    tid = raw_ids.get(t)
-                    if tid is None:
-                        folded = self.fold(t)
-                        merged |= folded in term_ids
-                        tid = raw_ids[t] = term_ids.setdefault(folded, len(term_ids))
-                    ids.append(tid)
-                p_terms.extend(ids)
-                p_rows.extend([row] * len(ids))
-                p_freqs.extend(counts.values())
-            after = batch[-1][0]
-        terms_a = np.frombuffer(p_terms, dtype=np.int32)
-        rows_a = np.frombuffer(p_rows, dtype=np.int32)
-        freqs_a = np.frombuffer(p_freqs, dtype=np.float32)
+            terms_, rows_, freqs_, n_terms = self._batch_postings(batch, base, term_of, term_ids)
+            p_terms.append(terms_)
+            p_rows.append(rows_)
+            p_freqs.append(freqs_)
+            lengths.append(n_terms)
+            seqs.append(np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
+            after, base = batch[-1][0], base + len(batch)
+        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
+        terms_a, rows_a, freqs_a = cat(p_terms, np.int32), cat(p_rows, np.int32), cat(p_freqs, np.float32)
         order = np.argsort(terms_a, kind="stable")  # stable: rows stay ascending within a term
-        terms_a, rows_a, freqs_a = terms_a[order], rows_a[order], freqs_a[order]
-        if merged:  # two stored spellings of one FTS5 token in a chunk: one posting, frequencies summed
-            key = terms_a.astype(np.int64) * max(len(seqs), 1) + rows_a
-            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-            terms_a, rows_a = terms_a[starts], rows_a[starts]
-            freqs_a = np.add.reduceat(freqs_a, starts)
         offsets = np.zeros(len(term_ids) + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms_a, minlength=len(term_ids)), out=offsets[1:])
-        lengths_a = np.frombuffer(lengths, dtype=np.float64).copy()
-        return PostingsSnapshot(generation=gen, seqs=np.frombuffer(seqs, dtype=np.int64).copy(), lengths=lengths_a,
-                                avg_length=float(lengths_a.sum() / len(lengths_a)) if len(lengths_a) else 1.0,
-                                term_ids=term_ids, offsets=offsets, rows=rows_a.copy(), freqs=freqs_a.copy())
+        lengths_a = cat(lengths, np.float64)
+        return PostingsSnapshot(generation=gen, seqs=cat(seqs, np.int64), lengths=lengths_a,
+                                avg_length=float(lengths_a.mean()) if len(lengths_a) else 1.0, term_ids=term_ids,
+                                offsets=offsets, rows=rows_a[order], freqs=freqs_a[order])
+
+    def _batch_postings(self, batch, base: int, term_of: dict[str, int], term_ids: dict[str, int]):
+        """Postings of a batch of FTS5 rows (rowid, title terms, body terms) numbered from `base`, all vectorised:
+        (term ids, rows, weighted frequencies) sorted by (term, row), and each row's term count."""
+        titles = [r[1].split() for r in batch]
+        bodies = [r[2].split() for r in batch]
+        n_title = np.fromiter(map(len, titles), dtype=np.int64, count=len(batch))
+        n_body = np.fromiter(map(len, bodies), dtype=np.int64, count=len(batch))
+        flat = list(chain.from_iterable(titles)) + list(chain.from_iterable(bodies))
+        for t in set(flat).difference(term_of):
+            term_of[t] = term_ids.setdefault(self.fold(t), len(term_ids))
+        ids = np.fromiter(map(term_of.__getitem__, flat), dtype=np.int64, count=len(flat))
+        local = np.arange(len(batch), dtype=np.int64) + base
+        rows = np.concatenate([np.repeat(local, n_title), np.repeat(local, n_body)])
+        weights = np.concatenate([np.full(int(n_title.sum()), self.params.title_weight), np.ones(int(n_body.sum()))])
+        keys, inverse = np.unique((ids << 32) | rows, return_inverse=True)  # one posting per (term, row)
+        freqs = np.bincount(inverse.ravel(), weights=weights)
+        return ((keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), freqs.astype(np.float32),
+                n_title + n_body)
 
     # ---- search ----
     def scored(self, snap: PostingsSnapshot, query_terms: list[str]) -> tuple[np.ndarray, np.ndarray]:

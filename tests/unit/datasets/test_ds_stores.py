@@ -131,44 +131,55 @@ def test_graph_reingest_replaces_edges_and_cooccurrence(graph):
 
 
 def test_embedded_graph_postings_rank_as_the_database_does(tmp_path):
-    """The embedded store scores from in-memory postings; after they are loaded, replaced and deleted documents
-    must leave them ranking exactly as the aggregate query over the database's MENTIONS edges does."""
+    """The embedded store scores and counts co-occurrence from in-memory postings; after they are loaded, replaced
+    and deleted documents must leave them ranking exactly as a database-only store's aggregate queries over its
+    MENTIONS and CO_OCCURS edges, written with the same documents."""
     from clara_ray.datasets.stores.graph_ladybug import LadybugGraphStore
     from clara_ray.resources import documents_path, load_jsonl
 
     corpus = [{**d, "date": d.get("date") or "2020-01-01"} for d in load_jsonl(documents_path())]
-    g = LadybugGraphStore(tmp_path / "g.lbdb")
-    g.upsert_documents(graph_docs(corpus[:200]))
+    g, db_only = LadybugGraphStore(tmp_path / "g.lbdb"), LadybugGraphStore(tmp_path / "db.lbdb", postings=False)
+
+    def write(docs=None, delete=None):
+        for store in (g, db_only):
+            if docs:
+                store.upsert_documents(graph_docs(docs))
+            if delete:
+                store.delete_documents(delete)
+
+    write(corpus[:200])
     queries = [("§ 35 BauGB", None), ("Baugesetzbuch Außenbereich", None), ("§ 240 AO Säumniszuschlag", None),
                ("Sozialgesetzbuch", SearchFilters(document_type=["urteil"])), ("§ 22 SGB II", None),
                ("Bundesnaturschutzgesetz", SearchFilters(date_from="2019-01-01", min_quality=0.5)),
-               ("Kindergeld Einkommensteuergesetz", SearchFilters(domain=["steuerrecht"]))]
+               ("Kindergeld Einkommensteuergesetz", SearchFilters(domain=["steuerrecht"])),
+               ("Bebauungsplan Baugenehmigung Nachbar", None), ("Widerspruch Bescheid Jobcenter", None)]
+    seeds = ["ref:§ 35 BauGB", "statute:AO", "kw:baugenehmig", "ref:§ 22 SGB II"]
 
     def both():
-        postings = g.postings
-        fast = [[(h.doc_id, round(h.score, 9), h.matched) for h in g.search(query_keys(q), 20, f)] for q, f in queries]
-        g.postings = None  # the database's aggregate query
-        try:
-            slow = [[(h.doc_id, round(h.score, 9), h.matched) for h in g.search(query_keys(q), 20, f)]
-                    for q, f in queries]
-        finally:
-            g.postings = postings
-        return fast, slow
+        def run(store):
+            ranked = [[(h.doc_id, round(h.score, 9), h.matched) for h in store.search(query_keys(q), 20, f)]
+                      for q, f in queries]
+            return ranked, [store.neighbours(k, 8) for k in seeds], store._cooccurring(seeds, 40)
+        return run(g), run(db_only)
 
     fast, slow = both()  # loads the postings from the database
-    assert fast == slow and sum(map(len, fast)) > 40 and g.postings.loaded
+    assert fast == slow and sum(map(len, fast[0])) > 40 and g.postings.loaded
+    assert sum(map(len, fast[1])) > 10  # co-occurrence found for the seeds
     # Writes after loading: new documents, changed ones (their old mentions must stop counting), deleted ones.
     changed = [{**d, "text": "Nur noch § 35 BauGB und § 240 AO. " + d["text"][:200]} for d in corpus[:30]]
-    g.upsert_documents(graph_docs(corpus[200:] + changed))
-    g.delete_documents([d["id"] for d in corpus[30:60]])
+    write(corpus[200:] + changed, [d["id"] for d in corpus[30:60]])
     fast, slow = both()
     assert fast == slow and g.document_count() == len(corpus) - 30
     # Enough replacements to compact the rows; still the same ranking.
     for _ in range(3):
-        g.upsert_documents(graph_docs(corpus[60:]))
+        write(corpus[60:])
     assert g.postings.dead < len(g.postings.docs) / 2
     assert both()[0] == both()[1]
+    assert db_only._run("MATCH ()-[r:CO_OCCURS]->() RETURN count(r)")[0][0] > 0
+    assert g._run("MATCH ()-[r:CO_OCCURS]->() RETURN count(r)")[0][0] == 0  # counted in memory instead
     g.close()
+    db_only.close()
+
 
 # ---------------------------------------------------------------- keyword index (SQLite FTS5 / PostgreSQL)
 def _index_docs(db, docs=DOCS):
