@@ -196,7 +196,7 @@ JOB = "name: baurecht\ntrainer_type: LORA\ndata_paths: [/data/qa.jsonl]\nlora: {
 
 
 # ---- train --------------------------------------------------------------------------------------------------
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)  # the first test of the module: its limit covers building `world` (a tiny base model)
 def test_train_follows_the_job_with_progress_until_it_completes(world, tmp_path):
     out = ok(clara(world, "train", write_config(tmp_path, JOB), "--set", "max_steps=4", "--set", "lora.alpha=16"))
     sent = world["jobs"].requests[-1]

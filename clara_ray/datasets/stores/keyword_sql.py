@@ -125,7 +125,7 @@ class SqliteFtsIndex(SqlKeywordIndex):
                 _CHUNKS.c.seq.in_(select(column("value")).select_from(func.json_each(_json([q for q, _ in block])))))
             if filters is not None:
                 stmt = stmt.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
-            found = {seq: (c, d) for seq, c, d in session.execute(stmt)}
+            found = {seq: (c, d) for seq, c, d in session.execute(stmt).all()}
             hits += [Hit(doc_id=found[q][1], score=sc, chunk_id=found[q][0]) for q, sc in block if q in found]
             if len(hits) >= want:
                 break
