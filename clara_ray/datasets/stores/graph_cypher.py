@@ -64,13 +64,18 @@ class CypherGraphStore:
         if part_of:
             self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a}), (b:Entity {key: p.b}) MERGE (a)-[:PART_OF]->(b)",
                       {"p": [{"a": a, "b": b} for a, b in part_of]})
-        if self.postings is None:  # with postings, co-occurrence is counted in memory (graph_postings.py)
+        if self._cooccurrence_edges:
             pairs = Counter(p for d in docs for p in cooccurrence_pairs(list(d.entities)))
             if pairs:
                 self._add_cooccurrences(pairs)
         self._n_docs = None
         if self.postings:
             self.postings.add(docs, [(m["doc"], m["key"], m["tf"]) for m in mentions])
+
+    @property
+    def _cooccurrence_edges(self) -> bool:
+        """Whether co-occurrence lives in CO_OCCURS edges; with postings it is counted in memory (graph_postings.py)."""
+        return self.postings is None
 
     def _create_mentions(self, mentions: list[dict]) -> None:
         """MENTIONS edges (dicts: doc, key, count, tf); both ends exist."""
@@ -91,7 +96,7 @@ class CypherGraphStore:
         old: dict[str, list[str]] = defaultdict(list)
         for doc_id, key in rows:
             old[doc_id].append(key)
-        pairs = Counter(p for keys in old.values() for p in cooccurrence_pairs(keys)) if self.postings is None else None
+        pairs = Counter(p for keys in old.values() for p in cooccurrence_pairs(keys)) if self._cooccurrence_edges else None
         if pairs:
             plist = [{"a": a, "b": b, "w": w} for (a, b), w in pairs.items()]
             self._run("UNWIND $p AS p MATCH (a:Entity {key: p.a})-[r:CO_OCCURS]->(b:Entity {key: p.b}) "

@@ -51,13 +51,12 @@ class EntityPostings:
         self.arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # numpy copies of `lists`, made on first use
         self.alive = np.zeros(0, dtype=bool)
         self.dead = 0
-        # Co-occurrence: each row's co-occurrence keys as entity ids, flat (row r: flat[start[r]:start[r] + n[r]]).
+        # Co-occurrence: each row's co-occurrence keys as entity ids, flat, row after row (pk_len[r] of them).
         self.key_id: dict[str, int] = {}
         self.keys: list[str] = []  # entity id -> key
         self.pair_rows: dict[str, list[int]] = {}  # entity key -> rows that count it for co-occurrence
         self.pair_arrays: dict[str, np.ndarray] = {}  # numpy copies of `pair_rows`, made on first use
         self.pk_flat: list[int] = []
-        self.pk_start: list[int] = []
         self.pk_len: list[int] = []
         self.pk_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # numpy copies, made on first use
 
@@ -84,7 +83,6 @@ class EntityPostings:
                 self.pair_rows.setdefault(k, []).append(row)
                 self.pair_arrays.pop(k, None)
             ids = [self._entity_id(k) for k in counted]
-            self.pk_start.append(len(self.pk_flat))
             self.pk_len.append(len(ids))
             self.pk_flat.extend(ids)
         self.pk_arrays = None
@@ -162,8 +160,8 @@ class EntityPostings:
         with self._lock:
             self._ensure()
             if self.pk_arrays is None:
-                self.pk_arrays = (np.asarray(self.pk_flat, dtype=np.int64), np.asarray(self.pk_start, dtype=np.int64),
-                                  np.asarray(self.pk_len, dtype=np.int64))
+                length = np.asarray(self.pk_len, dtype=np.int64)
+                self.pk_arrays = (np.asarray(self.pk_flat, dtype=np.int64), np.cumsum(length) - length, length)
             flat, start, length = self.pk_arrays
             out: list[tuple[str, str, int]] = []
             for a in dict.fromkeys(seeds):

@@ -11,8 +11,8 @@ stop words dropped, Snowball German stems), and rank with FTS5's BM25: k1 = 1.2,
   index finds the matches and the query computes the same BM25 in SQL (migration 0011; before it, PostgreSQL
   ranked with ts_rank_cd over its own german stemmer).
 Queries are OR-ed terms, so a document matching more (and rarer) terms ranks higher.
-On SQLite, unfiltered searches are scored from in-memory postings of the same terms (keyword_postings.py) whenever
-they are current, and by FTS5 otherwise; every SQLite keyword write bumps `corpus_keyword_state.generation`.
+On SQLite, searches are scored from in-memory postings of the same terms (keyword_postings.py) whenever they are
+current, and by FTS5 otherwise; every SQLite keyword write bumps `corpus_keyword_state.generation`.
 """
 
 from __future__ import annotations
