@@ -6,7 +6,7 @@ from __future__ import annotations
 import ray
 
 from actors.backend import VersionedActor, detached_singleton
-from actors.warm_trainer import job_launcher
+from actors.warm_pool import job_launcher
 from clara_ray.config import ClaraSettings, settings_from_dict
 from clara_ray.db.engine import Database
 from clara_ray.training.manager import JobManager

@@ -1,6 +1,6 @@
 """Routing jobs to warm workers: the job manager's launcher sends an eligible job to a free warm worker (training/
 warm.py) and every other one to the Ray Train launcher; the in-process pool and its event sink for tests and a
-single process (the Ray pool is actors/warm_trainer.py)."""
+single process (the Ray pool is actors/warm_pool.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ log = logging.getLogger("clara.warm")
 
 
 class WarmPool(Protocol):
-    """`size` warm workers, addressed by index (the Ray one: actors/warm_trainer.py RayWarmPool)."""
+    """`size` warm workers, addressed by index (the Ray one: actors/warm_pool.py RayWarmPool)."""
 
     size: int
 
