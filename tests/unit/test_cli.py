@@ -28,8 +28,9 @@ from clara_ray.training.job_store import IllegalTransition, JobNotFound  # noqa:
 from clara_ray.learning.feedback import FeedbackResult, FeedbackSample, FeedbackStatus  # noqa: E402
 from clara_ray.training.spec import TrainingJobRequest  # noqa: E402
 
-ADMIN = hs_token("root", roles=("admin",))
-USER = hs_token("ursula", roles=("user",))
+# Minted at collection, used up to an hour later when the whole suite runs: they must outlive it.
+ADMIN = hs_token("root", roles=("admin",), exp_in=6 * 3600)
+USER = hs_token("ursula", roles=("user",), exp_in=6 * 3600)
 
 
 class ScriptedJobs:
