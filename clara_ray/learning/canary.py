@@ -59,21 +59,37 @@ def _count(r: VersionRating | None) -> int:
     return r.feedback if r is not None and r.mean_rating is not None else 0
 
 
+def _bar(active: VersionRating | None, beside: VersionRating | None, min_ratings: int) -> tuple[float, str]:
+    """(bar, what it is). The active version's ratings given since the canary started (`beside`) are the fair
+    comparison (same days, same traffic mix): their mean once there are `min_ratings` of them, as many as the canary
+    needs itself. Until then the active version's mean over all its ratings; without any, NEUTRAL_BASELINE."""
+    n_beside, n_active = _count(beside), _count(active)
+    if n_beside >= min_ratings:
+        return beside.mean_rating, f"the active version's {beside.mean_rating:.3f} over {n_beside} ratings " \
+                                   "given beside it"
+    if n_active:
+        return active.mean_rating, f"the active version's {active.mean_rating:.3f} over {n_active} ratings"
+    return NEUTRAL_BASELINE, f"the neutral {NEUTRAL_BASELINE:.3f} (the active version has no ratings)"
+
+
 def judge(canary: VersionRating | None, active: VersionRating | None, limits: CanaryLimits,
-          age_seconds: float) -> CanaryVerdict:
+          age_seconds: float, beside: VersionRating | None = None) -> CanaryVerdict:
     """The rules. Once the canary has at least `min_ratings` rated answers it is promoted when its mean rating is at
-    least the bar minus `margin`, and rolled back otherwise. The bar is the active version's mean over all its rated
-    answers; when the active version has none, it is NEUTRAL_BASELINE (0.5): the canary must then be rated at least
-    neutral (less the margin) by itself. Without enough ratings after `max_seconds` the canary is rolled back.
-    Otherwise it waits."""
-    n, n_active = _count(canary), _count(active)
+    least the bar minus `margin`, and rolled back otherwise. The bar (`_bar`) is the active version's mean rating
+    over its ratings given since the canary started (`beside`) when it has `min_ratings` of them, else over all
+    its rated answers; when the active version has none, it is NEUTRAL_BASELINE (0.5): the canary must then be rated
+    at least neutral (less the margin) by itself. Without enough ratings after `max_seconds` the canary is rolled
+    back. Otherwise it waits."""
+    n = _count(canary)
     mean = canary.mean_rating if n else None
-    bar = active.mean_rating if n_active else NEUTRAL_BASELINE
+    bar, against = _bar(active, beside, limits.min_ratings)
+    n_active, n_beside = _count(active), _count(beside)
     figures = {"canary_ratings": n, "canary_mean": mean, "active_ratings": n_active,
-               "active_mean": active.mean_rating if n_active else None, "bar": round(bar, 4),
-               "margin": limits.margin, "min_ratings": limits.min_ratings, "age_seconds": round(age_seconds, 1)}
-    against = (f"the active version's {bar:.3f} over {n_active} ratings" if n_active
-               else f"the neutral {bar:.3f} (the active version has no ratings)")
+               "active_mean": active.mean_rating if n_active else None, "active_ratings_beside": n_beside,
+               "active_mean_beside": beside.mean_rating if n_beside else None,
+               "bar_from": ("beside" if n_beside >= limits.min_ratings else "all" if n_active else "neutral"),
+               "bar": round(bar, 4), "margin": limits.margin, "min_ratings": limits.min_ratings,
+               "age_seconds": round(age_seconds, 1)}
     if n >= limits.min_ratings:
         if mean >= bar - limits.margin - 1e-9:
             return CanaryVerdict(CanaryOutcome.PROMOTE, f"canary mean rating {mean:.3f} over {n} ratings is not worse "
@@ -131,12 +147,14 @@ class CanaryWatcher:
 
     def _judge(self, alias: AliasView) -> CanaryVerdict:
         figures = ratings_for_versions(self.db, [alias.canary_version_id, alias.version_id])
+        beside = (ratings_for_versions(self.db, [alias.version_id], rated_since=alias.canary_started_at)
+                  if alias.canary_started_at else {})
         started = alias.canary_started_at or datetime.now(timezone.utc)
         if started.tzinfo is None:
             started = started.replace(tzinfo=timezone.utc)
         age = self.clock() - started.timestamp()
         return judge(figures.get(alias.canary_version_id), figures.get(alias.version_id),
-                     CanaryLimits.of(self.settings.learning), age)
+                     CanaryLimits.of(self.settings.learning), age, beside.get(alias.version_id))
 
     async def check(self) -> list[dict]:
         """Decide every open canary that can be decided; returns the cycles it finished (events published)."""

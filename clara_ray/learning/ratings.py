@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from clara_ray.db.engine import Database
 from clara_ray.db.tables import AdapterVersion, Feedback
@@ -24,13 +25,16 @@ class VersionRating:
     corrections: int
 
 
-def _figures(db: Database, where) -> list[VersionRating]:
+def _figures(db: Database, where, rated_since: datetime | None = None) -> list[VersionRating]:
     corrected = func.count(case((func.length(Feedback.correction) > 0, Feedback.id)))  # "" is no correction
+    joined = Feedback.version_id == AdapterVersion.id
+    if rated_since is not None:  # in the join, not the WHERE: a version without such ratings still gets its row
+        joined = and_(joined, Feedback.created_at >= rated_since)
     q = (select(AdapterVersion.id, AdapterVersion.name, AdapterVersion.version, AdapterVersion.status,
                 func.count(Feedback.id), func.avg(Feedback.rating),
                 corrected)
          .select_from(AdapterVersion)
-         .outerjoin(Feedback, Feedback.version_id == AdapterVersion.id)
+         .outerjoin(Feedback, joined)
          .where(where)
          .group_by(AdapterVersion.id, AdapterVersion.name, AdapterVersion.version, AdapterVersion.status)
          .order_by(AdapterVersion.name, AdapterVersion.version.desc()))
@@ -40,11 +44,14 @@ def _figures(db: Database, where) -> list[VersionRating]:
                 for vid, name, version, status, n, mean, c in s.execute(q)]
 
 
-def ratings_for_versions(db: Database, version_ids: Sequence[str]) -> dict[str, VersionRating]:
-    """Figures for these version ids (for the learning loop's gate); every id known to the registry is present."""
+def ratings_for_versions(db: Database, version_ids: Sequence[str],
+                         rated_since: datetime | None = None) -> dict[str, VersionRating]:
+    """Figures for these version ids (for the learning loop's gate); every id known to the registry is present.
+    With `rated_since`, only feedback given at or after that time counts (a canary's window: the active version
+    rated beside the canary, on the same days' traffic)."""
     if not version_ids:
         return {}
-    return {r.version_id: r for r in _figures(db, AdapterVersion.id.in_(list(version_ids)))}
+    return {r.version_id: r for r in _figures(db, AdapterVersion.id.in_(list(version_ids)), rated_since)}
 
 
 def ratings_for_adapter(db: Database, alias: str) -> list[VersionRating]:

@@ -20,6 +20,7 @@ from clara_ray.adapters.store import AdapterStore
 from clara_ray.adapters.version_status import VersionStatus
 from clara_ray.config import ClaraSettings
 from clara_ray.db.engine import Database
+from clara_ray.learning.ratings import ratings_for_versions
 from clara_ray.model.chat_format import TemplateError, encode_chat, resolve_chat_template
 from clara_ray.model.tokenizer import load_tokenizer
 from clara_ray.serving.catalog import AdapterCatalog, ResolvedModel
@@ -356,17 +357,19 @@ class ServingService:
 
 def canary_view(db: Database, alias: AliasView) -> dict:
     """An alias's running canary: which version answers which share of callers since when, and the live ratings of
-    the canary and of the active version so far (feedback by completion id; clara_ray/learning/ratings.py)."""
-    from clara_ray.learning.ratings import ratings_for_versions
-
+    the canary and of the active version so far, the active's also over the ratings given since the canary started
+    (feedback by completion id; clara_ray/learning/ratings.py)."""
     figures = ratings_for_versions(db, [alias.canary_version_id, alias.version_id])
+    beside = (ratings_for_versions(db, [alias.version_id], rated_since=alias.canary_started_at)
+              if alias.canary_started_at else {})
 
-    def rated(version_id: str) -> dict:
-        r = figures.get(version_id)
+    def rated(version_id: str, of: dict) -> dict:
+        r = of.get(version_id)
         return {"ratings": r.feedback if r else 0, "mean_rating": r.mean_rating if r else None}
 
     return {"alias": alias.name, "version": f"{alias.name}@v{alias.canary_version}",
             "version_id": alias.canary_version_id, "fraction": alias.canary_fraction,
             "started_at": alias.canary_started_at.isoformat() if alias.canary_started_at else None,
-            "canary": rated(alias.canary_version_id), "active": {"version": f"{alias.name}@v{alias.version}",
-                                                                **rated(alias.version_id)}}
+            "canary": rated(alias.canary_version_id, figures),
+            "active": {"version": f"{alias.name}@v{alias.version}", **rated(alias.version_id, figures),
+                       "beside_canary": rated(alias.version_id, beside)}}

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from clara_ray.adapters.registry import AdapterRegistry, RegistryConflict
 from clara_ray.api.app import build_app
+from clara_ray.db.tables import Completion, Feedback
 from clara_ray.learning.canary import CanaryLimits, CanaryOutcome, NEUTRAL_BASELINE, judge
 from clara_ray.learning.control import InProcessLearning
 from clara_ray.learning.loop import LearningLoop
@@ -91,7 +92,22 @@ def test_judge_promotes_rolls_back_waits_and_times_out():
     assert judge(rating(5, 0.45), rating(0, None), LIMITS, 1).outcome == CanaryOutcome.PROMOTE
     neutral = judge(rating(5, 0.3), None, LIMITS, 1)
     assert neutral.outcome == CanaryOutcome.ROLL_BACK and neutral.figures["bar"] == NEUTRAL_BASELINE
-    assert "no ratings" in neutral.reason
+    assert "no ratings" in neutral.reason and neutral.figures["bar_from"] == "neutral"
+
+
+def test_the_bar_is_the_active_version_rated_beside_the_canary_once_there_are_enough():
+    all_time = rating(40, 0.9)
+    # Beside the canary the active version is rated 0.6 (harder questions this week): that is the bar, not 0.9.
+    fair = judge(rating(5, 0.6), all_time, LIMITS, 10, beside=rating(5, 0.6))
+    assert fair.outcome == CanaryOutcome.PROMOTE and fair.figures["bar"] == 0.6 and fair.figures["bar_from"] == "beside"
+    assert "0.600 over 5 ratings given beside it" in fair.reason
+    assert (fair.figures["active_ratings_beside"], fair.figures["active_mean_beside"]) == (5, 0.6)
+    # Fewer answers beside it than the canary needs itself: the all-time mean stays the bar.
+    early = judge(rating(5, 0.6), all_time, LIMITS, 10, beside=rating(4, 0.6))
+    assert early.outcome == CanaryOutcome.ROLL_BACK and early.figures["bar"] == 0.9 and early.figures["bar_from"] == "all"
+    # And a canary worse than the active version beside it is rolled back whatever the all-time mean says.
+    worse = judge(rating(6, 0.5), rating(40, 0.55), LIMITS, 10, beside=rating(8, 0.8))
+    assert worse.outcome == CanaryOutcome.ROLL_BACK and worse.figures["bar"] == 0.8
 
 
 # ---- the loop's canary cycle ---------------------------------------------------------------------------------------
@@ -236,6 +252,51 @@ async def test_bad_ratings_roll_back_and_no_cycle_starts_meanwhile(settings, db,
     # The batch that waited for the decision trains now.
     await wait_for(lambda: len(loop.cycles()) == 2 and loop.cycles()[0]["status"] != "running" and not loop.running)
     assert loop.cycles()[0]["samples"] >= 5  # the waiting batch (and a well-rated answer, queued too)
+    client.close()
+    log.close()
+    await loop.close()
+
+
+def rated_before(db, version_id: str, n: int, value: float, when: datetime) -> None:
+    """Feedback on `n` answers of the active version, given before the canary started (its all-time record)."""
+    with db.session() as s:
+        for i in range(n):
+            s.add(Completion(id=f"old-{i}", route="chat", model="bau", version_id=version_id, version_ref="bau@v1",
+                             alias="bau", prompt=PROMPT, output="alt", created_at=when))
+            s.add(Feedback(alias="bau", prompt=PROMPT, response="alt", rating=value, content_hash=f"old-{i}",
+                           completion_id=f"old-{i}", version_id=version_id, created_at=when))
+
+
+@pytest.mark.timeout(60)
+async def test_the_canary_is_measured_against_the_active_version_rated_beside_it(settings, db, hub):
+    """The active version was rated 0.95 last month; beside the canary both sides are rated 0.6. The canary holds
+    the active's level of today and is promoted (the all-time mean, 0.89, would have rolled it back)."""
+    s = canary_settings(settings)
+    reg = AdapterRegistry(db)
+    loop = make_loop(s, db, FakeJobs(reg), better)
+    rated_before(db, reg.resolve("bau").id, 20, 0.95, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    await loop.start()
+    c = await canary_cycle(loop)
+    cand = reg.get_version(c["candidate_version_id"])
+    log = CompletionLog(db, s.serving.completion_log)
+    svc = ServingService(s, db, EchoBackend(), base_model_path="tiny-x", completions=log)
+    client = TestClient(build_app(s, serving=svc, learning=InProcessLearning(loop), completions=log))
+    answered = {}
+    for i in range(80):
+        answered[f"chatcmpl-{i}"] = (await svc.generate(PROMPT, "bau", call=Call(
+            completion_id=f"chatcmpl-{i}", route="chat", caller=f"user{i}")))["model"]
+    active = [k for k, m in answered.items() if m == "bau@v1"][:4]
+    canary = [k for k, m in answered.items() if m == f"bau@v{cand.version}"][:4]
+    for cid in active + canary:  # the active side first: the ticker may decide as soon as the canary has 4
+        assert client.post("/api/feedback", json={"completion_id": cid, "rating": 0.6}).status_code == 201
+    view = svc.list_adapters()["canaries"]["bau"]["active"]
+    assert (view["ratings"], view["beside_canary"]) == (24, {"ratings": 4, "mean_rating": 0.6})
+    await wait_for(lambda: loop.cycle(c["cycle_id"])["status"] != "canary")
+    done = loop.cycle(c["cycle_id"])
+    assert done["status"] == "promoted" and done["reason_code"] == "canary_ratings_held", done["reason"]
+    assert done["canary"]["bar_from"] == "beside" and done["canary"]["bar"] == 0.6
+    assert done["canary"]["active_ratings"] == 24 and done["canary"]["active_mean"] > 0.85
+    assert "given beside it" in done["reason"]
     client.close()
     log.close()
     await loop.close()

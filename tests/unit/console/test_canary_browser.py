@@ -63,6 +63,7 @@ def test_canary_shown_and_promoted_early_by_a_trainer(build, dev_security, world
                 expect(row.get_by_test_id("canary-version")).to_have_text("bau@v2")
                 expect(row.get_by_test_id("canary-fraction")).to_have_text("50 %")
                 expect(row.get_by_test_id("canary-ratings")).to_have_text("0 / 4")
+                expect(row.get_by_test_id("canary-bar")).to_have_text("0.5 (neutral)")  # the active has no ratings
                 expect(page.locator("tr[data-status=canary]")).to_have_count(1)
                 assert row.get_by_test_id("canary-promote").count() == int(manage)
                 screenshot(page, f"canary-{role}")

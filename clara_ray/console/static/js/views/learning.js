@@ -60,6 +60,8 @@ export function LearningLoop({ me }) {
 
 const pct = (f) => (f == null ? '–' : `${Math.round(f * 100)} %`);
 
+const BAR_FROM = { beside: '(beside it)', all: '(all time)', neutral: '(neutral)' };
+
 // Candidates that passed the offline gate and serve a share of their alias while live ratings decide.
 function Canaries({ cycles, me, onDone }) {
   const [run, state] = useAction();
@@ -69,11 +71,12 @@ function Canaries({ cycles, me, onDone }) {
   return html`<div class="card scroll-x" data-testid="canaries">
     <h2>Canaries</h2>
     <p class="muted">Each serves a share of its adapter's callers (the same callers throughout) until enough rated
-      answers decide: promoted when its mean rating is not worse than the active version's by more than the margin,
-      rolled back otherwise or when time runs out.</p>
+      answers decide: promoted when its mean rating is not worse than the bar by more than the margin, rolled back
+      otherwise or when time runs out. The bar is the active version's mean rating over the ratings given since the
+      canary started once there are enough of them, before that over all its ratings.</p>
     <table>
       <thead><tr><th>Adapter</th><th>Canary</th><th class="num">Share</th><th class="num">Ratings</th>
-        <th class="num">Mean (canary)</th><th class="num">Mean (active)</th><th>Since</th>
+        <th class="num">Mean (canary)</th><th class="num">Bar (active)</th><th>Since</th>
         ${can(me, 'adapters:activate') && html`<th></th>`}</tr></thead>
       <tbody>${cycles.map((c) => {
         const k = c.canary || {};
@@ -82,7 +85,7 @@ function Canaries({ cycles, me, onDone }) {
           <td class="num" data-testid="canary-fraction">${pct(k.fraction)}</td>
           <td class="num" data-testid="canary-ratings">${k.canary_ratings ?? 0} / ${k.min_ratings ?? '–'}</td>
           <td class="num">${fmtNum(k.canary_mean, 3)}</td>
-          <td class="num">${fmtNum(k.active_mean, 3)}${k.active_ratings ? ` (${k.active_ratings})` : ''}</td>
+          <td class="num" data-testid="canary-bar">${fmtNum(k.bar, 3)} ${BAR_FROM[k.bar_from] || ''}</td>
           <td>${fmtDate(k.started_at)}</td>
           ${can(me, 'adapters:activate') && html`<td>
             <button type="button" data-testid="canary-promote" disabled=${state.busy}
