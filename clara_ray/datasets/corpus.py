@@ -51,6 +51,25 @@ class CorpusRepository:
         with self.db.session() as s:
             return {r.id: r for r in s.scalars(select(CorpusDocument).where(CorpusDocument.id.in_(list(ids))))}
 
+    def result_views(self, ids: list[str], *, text: bool, head_chars: int) -> dict[str, tuple[dict, str]]:
+        """doc_id -> (document_view, the first `head_chars` characters of its text) for search results: plain rows,
+        no ORM objects, and a document's whole text is read only when `text` asks for it."""
+        if not ids:
+            return {}
+        t = CorpusDocument.__table__
+        body = t.c.text if text else func.substr(t.c.text, 1, head_chars).label("text")
+        with self.db.session() as s:
+            rows = s.execute(select(*(t.c[k] for k in PUBLIC_FIELDS), t.c.extra, body).where(t.c.id.in_(ids)))
+            out = {}
+            for r in rows.mappings():
+                view = {k: r[k] for k in PUBLIC_FIELDS}
+                if text:
+                    view["text"] = r["text"]
+                if r["extra"]:
+                    view["extra"] = r["extra"]
+                out[r["id"]] = (view, r["text"][:head_chars])
+            return out
+
     def get(self, doc_id: str) -> CorpusDocument | None:
         with self.db.session() as s:
             return s.get(CorpusDocument, doc_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from clara_ray.datasets.corpus import document_view
 from clara_ray.datasets.entities import query_keys
 from clara_ray.datasets.errors import DatasetInputError
 from clara_ray.datasets.filters import SearchFilters
@@ -87,8 +86,7 @@ class SearchEngine:
         return out
 
     def _materialise(self, fused: list[dict], rankings: dict[str, list[Hit]], include_text: bool) -> list[dict]:
-        ids = [f["doc_id"] for f in fused]
-        docs = self.s.corpus.get_many(ids)
+        docs = self.s.corpus.result_views([f["doc_id"] for f in fused], text=include_text, head_chars=SNIPPET_CHARS)
         by_source = {s: {h.doc_id: h for h in hits} for s, hits in rankings.items()}
         chunk_ids = []
         for f in fused:
@@ -101,12 +99,12 @@ class SearchEngine:
         chunks = self.s.corpus.chunks(chunk_ids)
         results = []
         for f in fused:
-            row = docs.get(f["doc_id"])
-            if row is None:  # in a store but not (yet) in the database: skip rather than fail
+            if f["doc_id"] not in docs:  # in a store but not (yet) in the database: skip rather than fail
                 continue
-            snippet = chunks.get(f.get("chunk_id", ""), row.text)[:SNIPPET_CHARS]
+            view, head = docs[f["doc_id"]]
+            snippet = chunks.get(f.get("chunk_id", ""), head)[:SNIPPET_CHARS]
             g = by_source.get("graph", {}).get(f["doc_id"])
-            results.append({"rank": len(results) + 1, "document": document_view(row, text=include_text),
+            results.append({"rank": len(results) + 1, "document": view,
                             "score": f["score"], "sources": f["sources"], "snippet": snippet,
                             "chunk_id": f.get("chunk_id"), "matched_entities": g.matched if g else []})
         return results

@@ -165,3 +165,23 @@ def test_ingest_files_of_every_kind_and_reports_rejections(make_service, tmp_pat
     doc = svc.get_document("umweltrecht/artenschutz")
     assert doc["title"] == "Artenschutz" and doc["domain"] == "umweltrecht"
     assert any(e["key"] == "ref:§ 44 BNatSchG" for e in doc["entities"])
+
+
+def test_results_show_each_document_as_its_own_view_with_the_text_only_when_asked(corpus_service):
+    """Search results read plain rows (corpus.result_views): the fields document_view gives an ORM row, the whole
+    text only with include_text; a graph-only hit (no chunk) takes its snippet from the text's head."""
+    from clara_ray.datasets.corpus import document_view
+    from clara_ray.datasets.search import SNIPPET_CHARS
+
+    for include_text in (True, False):
+        res = corpus_service.search(SearchRequest(query="§ 35 BauGB Außenbereich", top_k=8,
+                                                  include_text=include_text))
+        rows = corpus_service.stores.corpus.get_many([r["document"]["id"] for r in res["results"]])
+        for r in res["results"]:
+            row = rows[r["document"]["id"]]
+            assert r["document"] == document_view(row, text=include_text)
+            assert r["snippet"] in row.text and 0 < len(r["snippet"]) <= SNIPPET_CHARS
+    graph_only = corpus_service.search(SearchRequest(query="§ 35 BauGB", top_k=5, include_text=False), "graph")
+    for r in graph_only["results"]:
+        assert r["chunk_id"] is None
+        assert r["snippet"] == corpus_service.stores.corpus.get(r["document"]["id"]).text[:SNIPPET_CHARS]

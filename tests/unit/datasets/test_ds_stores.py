@@ -307,3 +307,25 @@ def test_chroma_contract(vector):
     assert vector.count() == 2
     sims = vector.nearest_similarity(vecs[2:3])
     assert sims[0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_result_views_are_the_document_views_on_both_databases(db):
+    """What search results show of a document, read as plain rows: document_view's fields (extra included when
+    set), the text's head cut by characters, not bytes (umlauts), the whole text only when asked."""
+    from clara_ray.datasets.corpus import document_view
+    from clara_ray.datasets.documents import parse_document
+
+    repo, _ = _index_docs(db)
+    wide = parse_document({"id": "umlaut-1", "title": "Äußerung", "text": "Ä" * 50 + "ß" * 500,
+                           "domain": "baurecht", "aktenzeichen": "1 K 2/26"})
+    with db.session() as s:
+        repo.upsert(s, [(wide, [], 1)])
+    ids = [d["id"] for d in DOCS] + [wide.id, "not-there"]
+    rows = repo.get_many(ids)
+    for text in (True, False):
+        views = repo.result_views(ids, text=text, head_chars=60)
+        assert set(views) == set(rows) and "not-there" not in views
+        for doc_id, (view, head) in views.items():
+            assert view == document_view(rows[doc_id], text=text) and head == rows[doc_id].text[:60]
+    assert views[wide.id][0]["extra"] == {"aktenzeichen": "1 K 2/26"} and views[wide.id][1] == "Ä" * 50 + "ß" * 10
+    assert repo.result_views([], text=False, head_chars=60) == {}
