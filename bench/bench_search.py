@@ -169,17 +169,17 @@ def main() -> None:
     for q in queries:
         res = svc.search(SearchRequest(query=q["query"], top_k=10, include_text=False, fusion="rrf"), "hybrid")
         rrf.append(sum(1 for r in res["results"] if topic_of.get(r["document"]["id"]) == (q["topic"], q["domain"])) / 10)
-    fts5, fts5_recall, keyword_scores_identical = {}, {}, None
-    if postings is not None:  # side by side, same run: keyword and hybrid again with FTS5 scoring every match
+    by_db, by_db_recall, keyword_scores_identical = {}, {}, None
+    if postings is not None:  # side by side, same run: keyword and hybrid again with the database scoring every match
         from clara_ray.datasets.stores.keyword_sql import keyword_index
 
         with_postings, svc.stores.keyword = svc.stores.keyword, keyword_index(svc.db, svc.cfg.keyword_scan_shards, False)
-        fts5, fts5_recall = run_queries(svc, queries, ("keyword", "hybrid"), topic_of)
+        by_db, by_db_recall = run_queries(svc, queries, ("keyword", "hybrid"), topic_of)
         # The same BM25 scores rank by rank; equal scores (repeated template text) may come in another order.
         keyword_scores_identical = sum(
             [round(h.score, 9) for h in with_postings.search(q["query"], 50)]
             == [round(h.score, 9) for h in svc.stores.keyword.search(q["query"], 50)] for q in queries)
-        print(f"keyword scores rank by rank, postings vs FTS5: identical for {keyword_scores_identical}/{len(queries)} "
+        print(f"keyword scores rank by rank, postings vs the database: identical for {keyword_scores_identical}/{len(queries)} "
               "queries", flush=True)
         svc.stores.keyword.close()
         svc.stores.keyword = with_postings
@@ -191,12 +191,12 @@ def main() -> None:
         "ingest_chunks_per_s": round(ingest["chunks_written"] / ingest["seconds"], 1) if ingest.get("seconds") else None,
         "queries": len(queries), "first_query_ms": first_query_ms,
         "latency_ms": summary(latency), "keyword_postings": keyword_postings,
-        "latency_ms_fts5_scoring_every_match": summary(fts5), "keyword_scores_identical": keyword_scores_identical,
+        "latency_ms_database_scoring_every_match": summary(by_db), "keyword_scores_identical": keyword_scores_identical,
         "recall_at_10": {m: {"all": round(statistics.mean(x for v in r.values() for x in v), 3),
                              **{k: round(statistics.mean(v), 3) for k, v in r.items()}} for m, r in recall.items()},
         "recall_at_10_hybrid_rrf": round(statistics.mean(rrf), 3),
-        "recall_at_10_fts5_scoring": {m: round(statistics.mean(x for v in r.values() for x in v), 3)
-                                      for m, r in fts5_recall.items()},
+        "recall_at_10_database_scoring": {m: round(statistics.mean(x for v in r.values() for x in v), 3)
+                                          for m, r in by_db_recall.items()},
         # Memory: this process (API-side stores and query encoder) at its peak, and the stores on disk.
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "data_dir_mb": round(sum(f.stat().st_size for f in (work / "clara").rglob("*") if f.is_file()) / 1e6),

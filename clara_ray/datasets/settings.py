@@ -115,12 +115,14 @@ class DatasetSettings(Section):
     embed_concurrency: int = Field(1, ge=1)
     """Embedding actors (each holds one model copy)."""
     keyword_scan_shards: int = Field(2, ge=1, le=16)
-    """SQLite keyword search: rowid ranges of the FTS5 index scanned in parallel per query (FTS5 scores every
-    matching chunk; two ranges halve that on 2 free cores; the ranking is the same). PostgreSQL ignores it."""
+    """SQLite keyword search while FTS5 scores (postings off or not yet built): rowid ranges of the FTS5 index
+    scanned in parallel per query (two ranges halve the time on 2 free cores; the ranking is the same).
+    PostgreSQL ignores it."""
     keyword_postings: bool = True
-    """SQLite keyword search: score queries from in-memory postings of the FTS5 terms (same BM25 ranking, a few ms
-    at 100k documents instead of FTS5 scoring every match; 8 bytes per posting: 79 MB at 459k chunks).
-    Built in the background on the first search and after every corpus change, FTS5 answering meanwhile."""
+    """Keyword search on SQLite and PostgreSQL: score queries from in-memory postings of the index's terms (the
+    same BM25 ranking, a few ms at 100k documents instead of the database scoring every match; 8 bytes per
+    posting: 79 MB at 459k chunks, in every process that searches). Built in the background on the first search
+    and after every corpus change by any process, the database answering meanwhile."""
     write_batch_docs: int = Field(256, ge=1)
     """Documents written to the three stores per transaction."""
     # --- search ---

@@ -1,15 +1,17 @@
-"""In-memory BM25 postings for SQLite keyword search: FTS5's own ranking, top-k without scoring every match in SQL.
+"""In-memory BM25 postings for keyword search: the database's own ranking, top-k without scoring every match in SQL.
 
-FTS5 computes bm25() for every chunk matching any query term; at 459k chunks a common term matches 100k of them
-(keyword P95 43 ms in bench/bench_search.py). Here each term's postings are numpy arrays (chunk row, weighted term
-frequency), so a query is a gather, a few vector operations and a partial sort, scored with FTS5's bm25() formula
-(k1, b, title weight, IDF floor, document length = all terms of the chunk); tests hold the two rankings equal.
+SQLite FTS5 computes bm25() for every chunk matching any query term, and so does the BM25 query on PostgreSQL; at
+459k chunks a common term matches 100k of them (keyword P95 43 ms in bench/bench_search.py). Here each term's
+postings are numpy arrays (chunk row, weighted term frequency), so a query is a gather, a few vector operations and
+a partial sort, scored with FTS5's bm25() formula (k1, b, title weight, IDF floor, document length = all terms of
+the chunk); tests hold the rankings equal to FTS5's and to PostgreSQL's.
 
-The arrays are built from the FTS5 table's rows (the stemmed terms) and are used only while they describe the
-database: every keyword write bumps `corpus_keyword_state.generation` in its own transaction (any process), and a
-search that finds another generation than the loaded one is answered by FTS5 while the arrays are rebuilt in a
-background thread. A rebuild reads everything again: SQLite reuses the rowids of deleted chunks, so a row-level
-catch-up could not tell a replaced chunk from an unchanged one.
+The arrays are built from the index's stored terms (SQLite: the FTS5 table's rows; PostgreSQL: the chunks'
+tsvectors) and are used only while they describe the database: every keyword write bumps
+`corpus_keyword_state.generation` in its own transaction (any process), and a search that finds another generation
+than the loaded one is answered by the database while the arrays are rebuilt in a background thread. A rebuild
+reads everything again: SQLite reuses the rowids of deleted chunks, so a row-level catch-up could not tell a
+replaced chunk from an unchanged one.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import logging
 import math
 import threading
 import time
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
+from typing import Callable
 
 import numpy as np
 from sqlalchemy import text
@@ -30,8 +33,35 @@ log = logging.getLogger("clara.datasets")
 
 GENERATION_SQL = text("SELECT generation FROM corpus_keyword_state WHERE id = 1")
 BUMP_SQL = text("UPDATE corpus_keyword_state SET generation = generation + 1 WHERE id = 1")
-_ROWS_SQL = text("SELECT rowid, title_terms, body_terms FROM corpus_chunks_fts WHERE rowid > :after "
-                 "ORDER BY rowid LIMIT :n")
+_FTS5_ROWS_SQL = text("SELECT rowid, title_terms, body_terms FROM corpus_chunks_fts WHERE rowid > :after "
+                      "ORDER BY rowid LIMIT :n")
+_TSVECTOR_ROWS_SQL = text("SELECT seq, coalesce(CAST(tsv AS text), '') FROM corpus_chunks WHERE seq > :after "
+                          "ORDER BY seq LIMIT :n")
+
+TermRows = list[tuple[int, str, str]]
+"""A batch of index rows as the postings read them: (chunk seq, title terms, body terms), terms space-separated."""
+
+
+def fts5_rows(session, after: int, n: int) -> TermRows:
+    """SQLite: the FTS5 table's rows hold the terms as written."""
+    return [tuple(r) for r in session.execute(_FTS5_ROWS_SQL, {"after": after, "n": n})]
+
+
+def tsvector_rows(session, after: int, n: int) -> TermRows:
+    """PostgreSQL: each chunk's tsvector ('term':1A,2A,7B ...; title positions at weight A, body at B) expanded
+    back into its terms, one per position. Terms are [^\W_]+ (stores/keyword_sql.py), so a space ends an entry."""
+    out = []
+    for seq, tsv in session.execute(_TSVECTOR_ROWS_SQL, {"after": after, "n": n}):
+        title, body = [], []
+        for entry in tsv.split():
+            quoted, colon, positions = entry.rpartition(":")
+            if not colon:  # a term without positions (never written by pg_terms): one body occurrence
+                body.append(entry[1:-1])
+                continue
+            for p in positions.split(","):
+                (title if p.endswith("A") else body).append(quoted[1:-1])
+        out.append((seq, " ".join(title), " ".join(body)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -62,11 +92,14 @@ class PostingsSnapshot:
 
 
 class KeywordPostings:
-    """Exact BM25 top-k over the FTS5 table's terms; `fold` maps a stored term to FTS5's token (diacritics)."""
+    """Exact BM25 top-k over the index's stored terms, read by `read_rows` (fts5_rows or tsvector_rows); `fold` maps
+    a term to the index's token (diacritics folded)."""
 
-    def __init__(self, db: Database, fold, params: Bm25Params = Bm25Params(), batch_rows: int = 20_000):
+    def __init__(self, db: Database, fold, params: Bm25Params = Bm25Params(), batch_rows: int = 20_000,
+                 read_rows: Callable[..., TermRows] = fts5_rows):
         self.db = db
         self.fold = fold
+        self.read_rows = read_rows
         self.params = params
         self.batch_rows = batch_rows
         self.snapshot: PostingsSnapshot | None = None
@@ -86,7 +119,7 @@ class KeywordPostings:
         return None
 
     def build(self) -> PostingsSnapshot | None:
-        """Read every FTS5 row and make a new snapshot (one build at a time; a second caller waits and returns)."""
+        """Read every index row and make a new snapshot (one build at a time; a second caller waits and returns)."""
         with self._building:
             with self.db.session() as s:
                 gen = self.generation(s)
@@ -95,8 +128,8 @@ class KeywordPostings:
             t0 = time.perf_counter()
             try:
                 snap = self._read(gen)
-            except Exception:  # noqa: BLE001 - FTS5 keeps answering; the next stale search tries again
-                log.exception("keyword postings: build failed; FTS5 answers keyword searches")
+            except Exception:  # noqa: BLE001 - the database keeps answering; the next stale search tries again
+                log.exception("keyword postings: build failed; the database answers keyword searches")
                 return None
             self.snapshot = snap
             log.info("keyword postings: %d chunks, %d terms, %d postings, %.0f MB in %.1f s", len(snap.seqs),
@@ -110,7 +143,7 @@ class KeywordPostings:
         after, base = 0, 0
         while True:
             with self.db.session() as s:
-                batch = s.execute(_ROWS_SQL, {"after": after, "n": self.batch_rows}).all()
+                batch = self.read_rows(s, after, self.batch_rows)
             if not batch:
                 break
             terms_, rows_, freqs_, n_terms = self._batch_postings(batch, base, term_of, term_ids)
@@ -131,7 +164,7 @@ class KeywordPostings:
                                 offsets=offsets, rows=rows_a[order], freqs=freqs_a[order])
 
     def _batch_postings(self, batch, base: int, term_of: dict[str, int], term_ids: dict[str, int]):
-        """Postings of a batch of FTS5 rows (rowid, title terms, body terms) numbered from `base`, all vectorised:
+        """Postings of a batch of index rows (seq, title terms, body terms) numbered from `base`, all vectorised:
         (term ids, rows, weighted frequencies) sorted by (term, row), and each row's term count."""
         titles = [r[1].split() for r in batch]
         bodies = [r[2].split() for r in batch]

@@ -11,8 +11,8 @@ stop words dropped, Snowball German stems), and rank with FTS5's BM25: k1 = 1.2,
   index finds the matches and the query computes the same BM25 in SQL (migration 0011; before it, PostgreSQL
   ranked with ts_rank_cd over its own german stemmer).
 Queries are OR-ed terms, so a document matching more (and rarer) terms ranks higher.
-On SQLite, searches are scored from in-memory postings of the same terms (keyword_postings.py) whenever they are
-current, and by FTS5 otherwise; every SQLite keyword write bumps `corpus_keyword_state.generation`.
+On both, searches are scored from in-memory postings of the same terms (keyword_postings.py) whenever they are
+current, and by the database otherwise; every keyword write bumps `corpus_keyword_state.generation`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import math
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import Float, Text, bindparam, cast, column, delete, func, insert, literal_column, select, table, text, true
+from sqlalchemy import (BigInteger, Float, Text, any_, bindparam, cast, column, delete, func, insert, literal_column,
+                        select, table, text, true)
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import Hit, best_per_document
-from clara_ray.datasets.stores.keyword_postings import BUMP_SQL, Bm25Params, KeywordPostings
+from clara_ray.datasets.stores.keyword_postings import BUMP_SQL, Bm25Params, KeywordPostings, tsvector_rows
 from clara_ray.datasets.tables import CorpusChunk, CorpusDocument
 from clara_ray.datasets.text import terms
 from clara_ray.db.engine import Database
@@ -40,10 +41,17 @@ MAX_POSITION = 16383  # PostgreSQL's largest tsvector position
 
 
 class SqlKeywordIndex:
-    def __init__(self, db: Database):
+    """What both dialects share: the chunk rows, the generation bump, and searches from the in-memory postings when
+    they are current (`_search_database` otherwise)."""
+
+    def __init__(self, db: Database, postings: KeywordPostings | None = None):
         self.db = db
+        self.postings = postings
 
     def delete(self, session, doc_ids: list[str]) -> None:
+        # In the writing transaction, first: postings of any process see the change once it commits, and concurrent
+        # writers queue on the counter row before they touch any chunk (no deadlock between them).
+        session.execute(BUMP_SQL)
         for i in range(0, len(doc_ids), 500):
             ids = list(doc_ids[i:i + 500])
             self._delete_index_rows(session, ids)
@@ -61,7 +69,9 @@ class SqlKeywordIndex:
         pass
 
     def warm(self) -> None:
-        """Load whatever in-memory state searches use (none here)."""
+        """Build the in-memory postings now (otherwise the first search starts it, the database answering meanwhile)."""
+        if self.postings is not None:
+            self.postings.build()
 
     def close(self) -> None:
         """Stop background threads (none here)."""
@@ -70,10 +80,41 @@ class SqlKeywordIndex:
         pass
 
     def search(self, query: str, limit: int, filters: SearchFilters | None = None) -> list[Hit]:
+        query_terms = list(dict.fromkeys(terms(query)))
+        if not query_terms:
+            return []
+        filters = None if filters is None or filters.empty else filters
+        if self.postings is not None:
+            with self.db.session() as s:
+                snap = self.postings.current(s)
+                if snap is not None:
+                    return self._search_postings(s, snap, query_terms, limit, filters)
+        return self._search_database(query_terms, limit, filters)
+
+    def _search_database(self, query_terms: list[str], limit: int, filters: SearchFilters | None) -> list[Hit]:
         raise NotImplementedError
 
+    def _seq_in(self, seqs: list[int]):
+        """WHERE clause: corpus_chunks.seq is one of `seqs` (a block of up to hundreds of thousands)."""
+        raise NotImplementedError
+
+    def _search_postings(self, session, snap, query_terms: list[str], limit: int,
+                         filters: SearchFilters | None) -> list[Hit]:
+        """The best `limit * 3` chunks that pass `filters`, as the database would rank them: the postings order all
+        matches, the database maps them to chunks and applies the filters, block by growing block until enough pass."""
+        want, hits = limit * 3, []
+        for block in self.postings.best_first(snap, query_terms, want):
+            stmt = select(_CHUNKS.c.seq, _CHUNKS.c.id, _CHUNKS.c.doc_id).where(self._seq_in([q for q, _ in block]))
+            if filters is not None:
+                stmt = stmt.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
+            found = {seq: (c, d) for seq, c, d in session.execute(stmt).all()}
+            hits += [Hit(doc_id=found[q][1], score=sc, chunk_id=found[q][0]) for q, sc in block if q in found]
+            if len(hits) >= want:
+                break
+        return best_per_document(hits[:want], limit)
+
     def _run(self, stmt, limit: int, filters: SearchFilters | None) -> list[Hit]:
-        if filters and not filters.empty:
+        if filters is not None:
             stmt = stmt.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
         with self.db.session() as s:
             rows = s.execute(stmt).all()
@@ -82,7 +123,6 @@ class SqlKeywordIndex:
 
 class SqliteFtsIndex(SqlKeywordIndex):
     def _delete_index_rows(self, session, doc_ids: list[str]) -> None:
-        session.execute(BUMP_SQL)  # in the writing transaction: postings of any process see the change
         session.execute(text("DELETE FROM corpus_chunks_fts WHERE rowid IN "
                              "(SELECT seq FROM corpus_chunks WHERE doc_id IN (SELECT value FROM json_each(:ids)))"),
                         {"ids": _json(doc_ids)})
@@ -102,46 +142,20 @@ class SqliteFtsIndex(SqlKeywordIndex):
                       "ORDER BY r LIMIT :n) f JOIN corpus_chunks c ON c.seq = f.rowid")
 
     def __init__(self, db: Database, scan_shards: int = 2, postings: bool = True):
-        super().__init__(db)
+        super().__init__(db, KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT)) if postings else None)
         self.scan_shards = max(1, scan_shards)
         self._pool = ThreadPoolExecutor(self.scan_shards, thread_name_prefix="clara-fts") if scan_shards > 1 else None
-        self.postings = KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT)) if postings else None
-
-    def warm(self) -> None:
-        """Build the in-memory postings now (otherwise the first search starts it, FTS5 answering meanwhile)."""
-        if self.postings is not None:
-            self.postings.build()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
-    def _search_postings(self, session, snap, query: str, limit: int, filters: SearchFilters | None) -> list[Hit]:
-        """The best `limit * 3` chunks that pass `filters`, as FTS5 would rank them: the postings order all matches,
-        the database maps them to chunks and applies the filters, block by growing block until enough pass."""
-        want, hits = limit * 3, []
-        for block in self.postings.best_first(snap, list(dict.fromkeys(terms(query))), want):
-            stmt = select(_CHUNKS.c.seq, _CHUNKS.c.id, _CHUNKS.c.doc_id).where(
-                _CHUNKS.c.seq.in_(select(column("value")).select_from(func.json_each(_json([q for q, _ in block])))))
-            if filters is not None:
-                stmt = stmt.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
-            found = {seq: (c, d) for seq, c, d in session.execute(stmt).all()}
-            hits += [Hit(doc_id=found[q][1], score=sc, chunk_id=found[q][0]) for q, sc in block if q in found]
-            if len(hits) >= want:
-                break
-        return best_per_document(hits[:want], limit)
+    def _seq_in(self, seqs: list[int]):
+        return _CHUNKS.c.seq.in_(select(column("value")).select_from(func.json_each(_json(seqs))))
 
-    def search(self, query: str, limit: int, filters: SearchFilters | None = None) -> list[Hit]:
-        q = fts5_query(query)
-        if not q:
-            return []
-        unfiltered = not filters or filters.empty
-        if self.postings is not None:
-            with self.db.session() as s:
-                snap = self.postings.current(s)
-                if snap is not None:
-                    return self._search_postings(s, snap, query, limit, None if unfiltered else filters)
-        if not unfiltered:  # filters must hold before the limit: score the filtered join
+    def _search_database(self, query_terms: list[str], limit: int, filters: SearchFilters | None) -> list[Hit]:
+        q = fts5_query(query_terms)
+        if filters is not None:  # filters must hold before the limit: score the filtered join
             bm25 = literal_column(f"bm25(corpus_chunks_fts, {TITLE_WEIGHT}, 1.0)")  # smaller is better
             stmt = (select(_CHUNKS.c.id, _CHUNKS.c.doc_id, (-bm25).label("s"))
                     .select_from(_FTS.join(_CHUNKS, _CHUNKS.c.seq == _FTS.c.rowid))
@@ -164,14 +178,19 @@ class SqliteFtsIndex(SqlKeywordIndex):
 
 
 class PostgresFtsIndex(SqlKeywordIndex):
+    def __init__(self, db: Database, postings: bool = True):
+        super().__init__(db, KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT), read_rows=tsvector_rows)
+                         if postings else None)
+
     def _index_rows(self, session, chunk_ids: list[str], chunks: list[dict]) -> None:
         session.execute(text("UPDATE corpus_chunks SET tsv = CAST(:tsv AS tsvector), n_terms = :n WHERE id = :id"),
                         [{"id": c["id"], **dict(zip(("tsv", "n"), pg_terms(c["title"], c["text"])))} for c in chunks])
 
-    def search(self, query: str, limit: int, filters: SearchFilters | None = None) -> list[Hit]:
-        ts = list(dict.fromkeys(_fold(t) for t in terms(query)))
-        if not ts:
-            return []
+    def _seq_in(self, seqs: list[int]):
+        return _CHUNKS.c.seq == any_(bindparam("seqs", seqs, type_=ARRAY(BigInteger)))
+
+    def _search_database(self, query_terms: list[str], limit: int, filters: SearchFilters | None) -> list[Hit]:
+        ts = list(dict.fromkeys(_fold(t) for t in query_terms))
         with self.db.session() as s:
             # Corpus statistics and one document frequency per term, each counted on the GIN index.
             counts = ", ".join(f"(SELECT count(*) FROM corpus_chunks WHERE tsv @@ CAST(:q{i} AS tsquery))"
@@ -182,9 +201,9 @@ class PostgresFtsIndex(SqlKeywordIndex):
         n, avgdl, dfs = float(row[0]), float(row[1]) or 1.0, [float(x) for x in row[2:]]
         idf = [max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6) for df in dfs]
         tsv, dl = literal_column("corpus_chunks.tsv"), literal_column("corpus_chunks.n_terms")
-        hits = select(_CHUNKS.c.id, _CHUNKS.c.doc_id, dl.label("dl"), tsv.label("tsv")).where(
+        hits = select(_CHUNKS.c.seq, _CHUNKS.c.id, _CHUNKS.c.doc_id, dl.label("dl"), tsv.label("tsv")).where(
             tsv.op("@@")(cast(" | ".join(_lexeme(t) for t in ts), TSQUERY)))
-        if filters and not filters.empty:
+        if filters is not None:
             hits = hits.join(_DOCS, _DOCS.c.id == _CHUNKS.c.doc_id).where(*filters.sql(_DOCS))
         hits = hits.cte("hits")
         lex = func.unnest(hits.c.tsv).table_valued("lexeme", "positions", "weights").render_derived("u")
@@ -196,7 +215,7 @@ class PostgresFtsIndex(SqlKeywordIndex):
         score = func.sum(weights.c.idf * freq * (K1 + 1) / (freq + K1 * (1 - B + B * hits.c.dl / avgdl)))
         stmt = (select(hits.c.id, hits.c.doc_id, score.label("s"))
                 .select_from(hits.join(lex, true()).join(weights, weights.c.term == lex.c.lexeme))
-                .group_by(hits.c.id, hits.c.doc_id).order_by(score.desc(), hits.c.id).limit(limit * 3))
+                .group_by(hits.c.seq, hits.c.id, hits.c.doc_id).order_by(score.desc(), hits.c.seq).limit(limit * 3))
         return self._run(stmt, limit, None)  # filters are applied inside `hits`
 
 
@@ -222,10 +241,9 @@ def pg_terms(title: str, body: str) -> tuple[str, int]:
     return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items()), len(words)
 
 
-def fts5_query(query: str) -> str:
+def fts5_query(query_terms: list[str]) -> str:
     """OR of quoted stemmed terms: user text never reaches FTS5's query syntax unescaped."""
-    ts = list(dict.fromkeys(terms(query)))
-    return " OR ".join(f'"{t}"' for t in ts)
+    return " OR ".join(f'"{t}"' for t in query_terms)
 
 
 def _json(values: list[str]) -> str:
@@ -233,11 +251,11 @@ def _json(values: list[str]) -> str:
 
 
 def keyword_index(db: Database, scan_shards: int = 2, postings: bool = True) -> SqlKeywordIndex:
-    """The index matching the database dialect (`scan_shards`: SQLite's parallel rowid ranges per search;
-    `postings`: SQLite scores unfiltered searches from in-memory postings)."""
+    """The index matching the database dialect (`scan_shards`: SQLite's parallel rowid ranges per search when the
+    database scores; `postings`: score searches from in-memory postings whenever they are current)."""
     name = db.engine.dialect.name
     if name == "sqlite":
         return SqliteFtsIndex(db, scan_shards, postings)
     if name == "postgresql":
-        return PostgresFtsIndex(db)
+        return PostgresFtsIndex(db, postings)
     raise ValueError(f"no keyword index for database dialect {name!r} (use SQLite or PostgreSQL)")

@@ -102,10 +102,11 @@ def _ranked(hits) -> list[tuple[str, str, float]]:
     return [(h.doc_id, h.chunk_id, round(h.score, 9)) for h in hits]
 
 
-def test_sqlite_postings_rank_exactly_as_fts5_and_follow_other_writers(chunked_corpus, tmp_path):
-    """In-memory postings give FTS5's bm25() ranking; a write from another connection (another process) makes them
-    stale, FTS5 answers until they are rebuilt, and the rebuilt ones see the write."""
-    url = f"sqlite:///{tmp_path / 'k.db'}"
+def test_postings_rank_exactly_as_the_database_and_follow_other_writers(chunked_corpus, db_url):
+    """In-memory postings give the database's own ranking (SQLite FTS5's bm25(), PostgreSQL's BM25 query); a write
+    from another connection (another process) makes them stale, the database answers until they are rebuilt, and
+    the rebuilt ones see the write."""
+    url = db_url
     db, fts = keyword_store(url, chunked_corpus, postings=False)
     mem_db = Database(url)
     mem = keyword_index(mem_db)
@@ -137,7 +138,7 @@ def test_sqlite_postings_rank_exactly_as_fts5_and_follow_other_writers(chunked_c
         with writer_db.session() as s:
             writer.replace(s, [doc.id], [{"id": f"{doc.id}#0", "doc_id": doc.id, "position": 0, "title": doc.title,
                                           "text": "Schweinemastanlage Zwergfledermaus"}])
-        # Stale now: FTS5 answers (the new term is found) while the postings rebuild.
+        # Stale now: the database answers (the new term is found) while the postings rebuild.
         assert [h.doc_id for h in mem.search("Zwergfledermaus", 5)] == [doc.id]
         mem.warm()
         rebuilt = mem.postings.snapshot

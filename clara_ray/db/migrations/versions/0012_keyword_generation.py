@@ -1,8 +1,9 @@
 """keyword index generation: one counter every SQLite keyword write bumps, so in-memory postings know they are current
 
-SQLite's writers bump it in the writing transaction (stores/keyword_sql.py); in-memory postings
-(stores/keyword_postings.py) compare it with the generation they were built at. PostgreSQL has the table but
-never bumps it (its keyword index keeps no postings, and one counter row would serialise concurrent writers).
+Keyword writers bump it in the writing transaction (stores/keyword_sql.py); in-memory postings
+(stores/keyword_postings.py) compare it with the generation they were built at. Both dialects have the table.
+(At first only SQLite bumped it; PostgreSQL's writers do too since its searches use the postings as well: they
+queue on the one row, which ingest's writes, one transaction per batch, can afford.)
 
 Revision ID: 0012
 Revises: 0011
