@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,8 +21,34 @@ NODE_PORTS = ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runti
               "metrics-export-port", "node-manager-port", "object-manager-port")
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+_PORTS = (20000, _ephemeral_start() - 1)  # above Ray's default worker ports (10002-19999), below the ephemeral range
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free now that nothing else will take before the node binds it: not from the kernel's ephemeral range
+    (a port picked there was once taken by some process's outgoing connection before the GCS bound it: "Failed to
+    start the grpc server"), and never handed out twice in this process."""
+    lo, hi = _PORTS
+    for _ in range(500 if hi - lo >= 100 else 0):
+        port = random.randint(lo, hi)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as s:  # no room below the ephemeral range on this machine: any free port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
