@@ -59,17 +59,18 @@ def _count(r: VersionRating | None) -> int:
     return r.feedback if r is not None and r.mean_rating is not None else 0
 
 
-def _bar(active: VersionRating | None, beside: VersionRating | None, min_ratings: int) -> tuple[float, str]:
-    """(bar, what it is). The active version's ratings given since the canary started (`beside`) are the fair
-    comparison (same days, same traffic mix): their mean once there are `min_ratings` of them, as many as the canary
-    needs itself. Until then the active version's mean over all its ratings; without any, NEUTRAL_BASELINE."""
+def _bar(active: VersionRating | None, beside: VersionRating | None, min_ratings: int) -> tuple[float, str, str]:
+    """(bar, where it comes from, what it is). The active version's ratings given since the canary started
+    (`beside`) are the fair comparison (same days, same traffic mix): their mean once there are `min_ratings` of
+    them, as many as the canary needs itself. Until then the active version's mean over all its ratings; without
+    any, NEUTRAL_BASELINE."""
     n_beside, n_active = _count(beside), _count(active)
     if n_beside >= min_ratings:
-        return beside.mean_rating, f"the active version's {beside.mean_rating:.3f} over {n_beside} ratings " \
-                                   "given beside it"
+        return beside.mean_rating, "beside", f"the active version's {beside.mean_rating:.3f} over {n_beside} " \
+                                             "ratings given beside it"
     if n_active:
-        return active.mean_rating, f"the active version's {active.mean_rating:.3f} over {n_active} ratings"
-    return NEUTRAL_BASELINE, f"the neutral {NEUTRAL_BASELINE:.3f} (the active version has no ratings)"
+        return active.mean_rating, "all", f"the active version's {active.mean_rating:.3f} over {n_active} ratings"
+    return NEUTRAL_BASELINE, "neutral", f"the neutral {NEUTRAL_BASELINE:.3f} (the active version has no ratings)"
 
 
 def judge(canary: VersionRating | None, active: VersionRating | None, limits: CanaryLimits,
@@ -82,12 +83,11 @@ def judge(canary: VersionRating | None, active: VersionRating | None, limits: Ca
     back. Otherwise it waits."""
     n = _count(canary)
     mean = canary.mean_rating if n else None
-    bar, against = _bar(active, beside, limits.min_ratings)
+    bar, bar_from, against = _bar(active, beside, limits.min_ratings)
     n_active, n_beside = _count(active), _count(beside)
     figures = {"canary_ratings": n, "canary_mean": mean, "active_ratings": n_active,
                "active_mean": active.mean_rating if n_active else None, "active_ratings_beside": n_beside,
-               "active_mean_beside": beside.mean_rating if n_beside else None,
-               "bar_from": ("beside" if n_beside >= limits.min_ratings else "all" if n_active else "neutral"),
+               "active_mean_beside": beside.mean_rating if n_beside else None, "bar_from": bar_from,
                "bar": round(bar, 4), "margin": limits.margin, "min_ratings": limits.min_ratings,
                "age_seconds": round(age_seconds, 1)}
     if n >= limits.min_ratings:
