@@ -21,6 +21,7 @@ import json
 import math
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from sqlalchemy import (BigInteger, Float, Text, any_, bindparam, cast, column, delete, func, insert, literal_column,
                         select, table, text, true)
@@ -28,7 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from clara_ray.datasets.filters import SearchFilters
 from clara_ray.datasets.stores.base import Hit, best_per_document
-from clara_ray.datasets.stores.keyword_postings import BUMP_SQL, Bm25Params, KeywordPostings, tsvector_rows
+from clara_ray.datasets.stores.keyword_postings import (BUMP_SQL, Bm25Params, KeywordPostings, TermRows, fts5_rows,
+                                                        tsvector_rows)
 from clara_ray.datasets.tables import CorpusChunk, CorpusDocument
 from clara_ray.datasets.text import terms
 from clara_ray.db.engine import Database
@@ -44,9 +46,11 @@ class SqlKeywordIndex:
     """What both dialects share: the chunk rows, the generation bump, and searches from the in-memory postings when
     they are current (`_search_database` otherwise)."""
 
-    def __init__(self, db: Database, postings: KeywordPostings | None = None):
+    def __init__(self, db: Database, read_rows: Callable[..., TermRows] | None = None):
+        """`read_rows`: how the postings read this dialect's stored terms; None = no postings, the database scores."""
         self.db = db
-        self.postings = postings
+        self.postings = (KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT), read_rows=read_rows)
+                         if read_rows is not None else None)
 
     def delete(self, session, doc_ids: list[str]) -> None:
         # In the writing transaction, first: postings of any process see the change once it commits, and concurrent
@@ -142,7 +146,7 @@ class SqliteFtsIndex(SqlKeywordIndex):
                       "ORDER BY r LIMIT :n) f JOIN corpus_chunks c ON c.seq = f.rowid")
 
     def __init__(self, db: Database, scan_shards: int = 2, postings: bool = True):
-        super().__init__(db, KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT)) if postings else None)
+        super().__init__(db, fts5_rows if postings else None)
         self.scan_shards = max(1, scan_shards)
         self._pool = ThreadPoolExecutor(self.scan_shards, thread_name_prefix="clara-fts") if scan_shards > 1 else None
 
@@ -179,8 +183,7 @@ class SqliteFtsIndex(SqlKeywordIndex):
 
 class PostgresFtsIndex(SqlKeywordIndex):
     def __init__(self, db: Database, postings: bool = True):
-        super().__init__(db, KeywordPostings(db, _fold, Bm25Params(K1, B, TITLE_WEIGHT), read_rows=tsvector_rows)
-                         if postings else None)
+        super().__init__(db, tsvector_rows if postings else None)
 
     def _index_rows(self, session, chunk_ids: list[str], chunks: list[dict]) -> None:
         session.execute(text("UPDATE corpus_chunks SET tsv = CAST(:tsv AS tsvector), n_terms = :n WHERE id = :id"),
